@@ -1,0 +1,69 @@
+"""SmokeTest: loads the trained model through its serving signature and predicts.
+
+Production has no TensorFlow in Airflow, so this runs in the pipeline. It never fails
+the run: it records what happened (passed, examples, message) on an InfraBlessing
+artifact, and the run summary carries it to the promotion gate, which refuses a
+candidate whose smoke test did not pass.
+"""
+
+import json
+import math
+import os
+import time
+
+from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+
+RESULT_FILE = 'smoke_test.json'
+
+
+def run_smoke_test(model_dir: str, eval_files_glob: str, num_examples: int) -> dict:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  result = {'passed': False, 'examples': 0, 'message': '', 'latency_ms': None,
+            'prediction_min': None, 'prediction_max': None}
+  try:
+    files = tf.io.gfile.glob(eval_files_glob)
+    if not files:
+      result['message'] = f'no eval examples at {eval_files_glob}'
+      return result
+    records = [r.numpy() for r in
+               tf.data.TFRecordDataset(files, compression_type='GZIP').take(num_examples)]
+    loaded = tf.saved_model.load(model_dir)
+    serve = loaded.signatures['serving_default']
+    started = time.perf_counter()
+    outputs = serve(examples=tf.constant(records))
+    latency = (time.perf_counter() - started) * 1000
+    predictions = outputs['outputs'].numpy().reshape(-1).tolist()
+    result.update(examples=len(records), latency_ms=round(latency, 2))
+    if len(predictions) != len(records):
+      result['message'] = f'{len(predictions)} predictions for {len(records)} examples'
+      return result
+    bad = [p for p in predictions if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
+    if bad:
+      result['message'] = f'{len(bad)} predictions are not probabilities, e.g. {bad[0]}'
+      return result
+    result.update(passed=True, prediction_min=min(predictions),
+                  prediction_max=max(predictions),
+                  message=f'serving_default answered {len(records)} examples')
+  except Exception as e:  # pylint: disable=broad-except  (recorded, judged by the gate)
+    result['message'] = f'{type(e).__name__}: {e}'[:2000]
+  return result
+
+
+@component
+def SmokeTest(
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    result: OutputArtifact[standard_artifacts.InfraBlessing],
+    num_examples: Parameter[int] = 20,
+    split: Parameter[str] = 'eval',
+):
+  model_dir = os.path.join(model.uri, 'Format-Serving')
+  eval_glob = os.path.join(artifact_utils.get_split_uri([examples], split), '*.gz')
+  outcome = run_smoke_test(model_dir, eval_glob, num_examples)
+  with tfx.dsl.io.fileio.open(os.path.join(result.uri, RESULT_FILE), 'w') as f:
+    f.write(json.dumps(outcome))
+  result.set_int_custom_property('blessed', int(outcome['passed']))

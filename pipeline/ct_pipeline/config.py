@@ -1,0 +1,54 @@
+"""Pipeline-wide settings shared by the runners (the TFX template's configs.py)."""
+
+import json
+import os
+from pathlib import Path
+
+
+# KFP v2 pipeline names must match [a-z0-9][a-z0-9-]{0,127}: no underscores.
+PIPELINE_NAME = 'chicago-taxi-tipper'
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The curated schema (pipeline/schema/schema.pbtxt); in the image /pipeline/schema.
+SCHEMA_PATH = str(PACKAGE_DIR.parent / 'schema' / 'schema.pbtxt')
+IMAGE_SCHEMA_PATH = '/pipeline/schema/schema.pbtxt'
+
+PREPROCESSING_FN = 'ct_pipeline.models.preprocessing.preprocessing_fn'
+RUN_FN = 'ct_pipeline.models.model.run_fn'
+TUNER_FN = 'ct_pipeline.models.model.tuner_fn'
+
+TRAIN_NUM_STEPS = 1000
+EVAL_NUM_STEPS = 150
+
+# Train/eval split by hash of the whole row: 3/4 train, 1/4 eval.
+SPLIT_BUCKETS = {'train': 3, 'eval': 1}
+
+# Compiled-pipeline variants: with the champion as the Evaluator's baseline, or
+# without one for the very first run.
+VARIANTS = ('with_baseline', 'first_run')
+
+# Beam for local runs: in_memory is fastest on the 15k-row sample (process start-up
+# of multi_processing workers costs more than it saves there; see bench/); the DAG's
+# local profile can switch to multi_processing for bigger spans.
+DEFAULT_BEAM_MODE = os.environ.get('CT_BEAM_MODE', 'in_memory')
+
+
+def train_args_json(num_steps: int = TRAIN_NUM_STEPS) -> str:
+  """The Trainer's train_args runtime parameter: a whole TrainArgs proto as JSON."""
+  return json.dumps({'num_steps': int(num_steps)})
+
+
+def push_destination_json(base_directory: str) -> str:
+  """The Pusher's push_destination runtime parameter: a PushDestination as JSON."""
+  return json.dumps({'filesystem': {'base_directory': base_directory}})
+
+
+def beam_pipeline_args(mode: str = DEFAULT_BEAM_MODE, workers: int = 0) -> list:
+  if mode not in ('in_memory', 'multi_processing', 'multi_threading'):
+    raise ValueError(f'beam mode {mode!r}: expected in_memory, multi_processing or '
+                     f'multi_threading')
+  args = [f'--direct_running_mode={mode}']
+  if mode != 'in_memory':
+    args.append(f'--direct_num_workers={workers or os.cpu_count() or 1}')
+  return args
+

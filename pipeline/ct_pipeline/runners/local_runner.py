@@ -1,0 +1,91 @@
+"""Runs the pipeline once with TFX's LocalDagRunner (Beam DirectRunner, SQLite MLMD).
+
+This is what the DAG's local backend starts, in the pipeline env, as its own process.
+The runtime parameters take the values given here as their defaults.
+
+  python -m ct_pipeline.runners.local_runner --span-uri DIR --output-dir DIR [...]
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+from ct_pipeline import config
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(
+      prog='python -m ct_pipeline.runners.local_runner', description=__doc__,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--span-uri', required=True,
+                 help='folder with the span CSV files (only *.csv is read)')
+  p.add_argument('--output-dir', required=True,
+                 help='this run\'s folder: pipeline_root, candidate and summary go here')
+  p.add_argument('--metadata-path', default=None,
+                 help='SQLite MLMD file (default: <output-dir>/metadata.sqlite)')
+  p.add_argument('--summary-uri', default=None,
+                 help='where to write run_summary.json (default: <output-dir>/run_summary.json)')
+  p.add_argument('--run-id', default='manual', help='recorded in the run summary')
+  p.add_argument('--baseline-model-uri', default='',
+                 help='the champion (TFX Model layout); empty: the first-run variant')
+  p.add_argument('--train-steps', type=int, default=config.TRAIN_NUM_STEPS)
+  p.add_argument('--eval-steps', type=int, default=config.EVAL_NUM_STEPS)
+  p.add_argument('--hparams', default='{}',
+                 help='JSON of model hyperparameters, e.g. {"hidden_units": [8]}')
+  p.add_argument('--enable-tuning', action='store_true', help='add the KerasTuner Tuner')
+  p.add_argument('--beam-mode', default=config.DEFAULT_BEAM_MODE,
+                 choices=['in_memory', 'multi_processing', 'multi_threading'])
+  p.add_argument('--beam-workers', type=int, default=0, help='0: one per core')
+  p.add_argument('--pipeline-version', default=os.environ.get('CT_PIPELINE_VERSION', 'dev'))
+  p.add_argument('--schema-path', default=config.SCHEMA_PATH)
+  args = p.parse_args(argv)
+  if args.train_steps < 1:
+    p.error(f'--train-steps must be >= 1, got {args.train_steps}')
+  if args.eval_steps < 1:
+    p.error(f'--eval-steps must be >= 1, got {args.eval_steps}')
+  try:
+    args.hparams = json.loads(args.hparams)
+  except json.JSONDecodeError as e:
+    p.error(f'--hparams is not JSON ({e}): {args.hparams!r}')
+  if not os.path.isdir(args.span_uri):
+    p.error(f'--span-uri {args.span_uri!r} is not a folder')
+  return args
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  logging.basicConfig(level=logging.INFO,
+                      format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top  (keeps --help fast)
+  from ct_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+
+  output_dir = os.path.abspath(args.output_dir)
+  os.makedirs(output_dir, exist_ok=True)
+  pipeline_root = os.path.join(output_dir, 'pipeline_root')
+  summary_uri = args.summary_uri or os.path.join(output_dir, 'run_summary.json')
+  metadata_path = args.metadata_path or os.path.join(output_dir, 'metadata.sqlite')
+  params = pipeline.runtime_parameters(
+      span_uri=os.path.abspath(args.span_uri), summary_uri=summary_uri,
+      run_id=args.run_id, baseline_model_uri=args.baseline_model_uri,
+      train_args=config.train_args_json(args.train_steps),
+      push_destination=config.push_destination_json(os.path.join(output_dir, 'candidate')))
+  p = pipeline.create_pipeline(
+      pipeline_root=pipeline_root, params=params,
+      with_baseline=bool(args.baseline_model_uri), schema_path=args.schema_path,
+      pipeline_version=args.pipeline_version, eval_steps=args.eval_steps,
+      hparams=args.hparams, enable_tuning=args.enable_tuning,
+      beam_pipeline_args=config.beam_pipeline_args(args.beam_mode, args.beam_workers),
+      metadata_connection_config=tfx.orchestration.metadata
+      .sqlite_metadata_connection_config(metadata_path))
+  started = time.monotonic()
+  tfx.orchestration.LocalDagRunner().run(p)
+  logging.info('pipeline finished in %.1f s; summary: %s', time.monotonic() - started,
+               summary_uri)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
