@@ -101,9 +101,8 @@ def read_blessing_reasons(evaluation_uri: str, metrics: dict) -> list:
           'threshold': bound,
           'value': candidate_value,
           'baseline_value': baseline_value,
-          'message': failure.message or (
-              f'{key.name} {"change vs baseline" if kind == "change" else "value"} '
-              f'failed threshold {bound}'),
+          'message': _reason_message(key.name, slice_dict, kind, bound, candidate_value,
+                                     baseline_value, failure.message),
       })
   if not validation.validation_ok and not reasons:
     for detail in validation.missing_thresholds:
@@ -116,6 +115,18 @@ def read_blessing_reasons(evaluation_uri: str, metrics: dict) -> list:
                       'message': f'slices with thresholds were missing: '
                                  f'{len(validation.missing_slices)}'})
   return reasons
+
+
+def _reason_message(metric, slice_dict, kind, bound, value, baseline_value, tfma_message):
+  where = ', '.join(f'{k}={v}' for k, v in slice_dict.items()) or 'overall'
+  if kind == 'change' and value is not None and baseline_value is not None:
+    text = (f'{metric} ({where}): candidate {value:.4f} - champion {baseline_value:.4f} = '
+            f'{value - baseline_value:+.4f}, below the allowed change {bound:+.4f}')
+  elif kind == 'value' and value is not None:
+    text = f'{metric} ({where}): candidate {value:.4f} is below the lower bound {bound:.4f}'
+  else:
+    text = f'{metric} ({where}): failed its {kind} threshold {bound}'
+  return f'{text} ({tfma_message})' if tfma_message else text
 
 
 def _lookup(model_metrics, slice_dict, name):

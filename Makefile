@@ -1,0 +1,71 @@
+# The two commands: `make run` and `make test`. Everything else is a building block.
+# Python 3.10 for the pipeline env: PYTHON310=/path/to/python3.10 make ...
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Local state (warehouse, bucket folder, pipeline root, metadata, registry).
+CT_LOCAL_DIR ?= $(CURDIR)/.local
+export CT_LOCAL_DIR
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+
+VENV := .venv
+PVENV := .venv-pipeline
+PY := $(VENV)/bin/python
+PPY := $(PVENV)/bin/python
+# Our pipeline package is run from the source tree (the image installs it).
+PIPELINE_ENV := PYTHONPATH=$(CURDIR)/pipeline TF_CPP_MIN_LOG_LEVEL=1
+TFX_SAMPLE = $(PVENV)/lib/python3.10/site-packages/tfx/examples/chicago_taxi_pipeline/data/simple
+PIPELINE_VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
+TRAIN_STEPS ?= 1000
+
+.PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test \
+        test-pipeline test-orchestration lint compile bench-pipeline clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+envs: env-orchestration env-pipeline  ## build both virtualenvs (no-op when the locks did not change)
+
+env-orchestration:
+	@scripts/bootstrap.sh orchestration
+
+env-pipeline:
+	@scripts/bootstrap.sh pipeline
+
+lock:  ## re-resolve both lock files from requirements-local.in and pipeline/requirements.in
+	UV=$$(scripts/bootstrap.sh uv) && \
+	$$UV pip compile -q --python-version 3.11 requirements-local.in -o requirements-local.lock && \
+	$$UV pip compile -q --python-version 3.10 pipeline/requirements.in -o pipeline/requirements.lock
+
+schema: env-pipeline  ## bootstrap pipeline/schema/schema.pbtxt with SchemaGen + curation (review the diff)
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --span-uri $(TFX_SAMPLE)
+
+run: envs run-pipeline  ## the main job (for now: the pipeline on the whole shipped sample)
+
+run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRAIN_STEPS=1000)
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.local_runner --span-uri $(TFX_SAMPLE) \
+	  --output-dir $(CT_LOCAL_DIR)/pipeline_runs/make-run --train-steps $(TRAIN_STEPS) \
+	  --run-id make-run --pipeline-version $(PIPELINE_VERSION)
+	@$(PPY) scripts/print_summary.py $(CT_LOCAL_DIR)/pipeline_runs/make-run/run_summary.json
+
+compile: env-pipeline  ## compile both KFP v2 variants to build/pipeline/ (IMAGE=...)
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.kfp_runner --output-dir build/pipeline \
+	  --image $(IMAGE) --pipeline-version $(PIPELINE_VERSION)
+
+lint: env-orchestration  ## ruff over everything
+	$(VENV)/bin/ruff check .
+
+test-pipeline: env-pipeline
+	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
+
+test-orchestration: env-orchestration
+	$(PY) -m pytest -q tests/plugins
+
+test: envs lint test-orchestration test-pipeline  ## what CI runs: lint, then both test suites
+
+bench-pipeline: env-pipeline  ## ours vs the TFX taxi template on the whole sample
+	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(TFX_SAMPLE)
+
+clean:  ## remove local state and build output (not the venvs)
+	rm -rf $(CT_LOCAL_DIR) build

@@ -1,0 +1,89 @@
+"""Compiles the pipeline for Vertex AI Pipelines / Kubeflow Pipelines (KFP v2 IR).
+
+One compile per code version, two variants (with the champion as baseline, and the
+first-run variant without one). Per variant it writes:
+  <output-dir>/<variant>/pipeline.json   the PipelineJob (displayName, pipelineSpec,
+                                          runtimeConfig) that Vertex AI takes
+  <output-dir>/<variant>/pipeline.yaml   the pipelineSpec alone, which kfp.Client
+                                          uploads to open-source KFP (.yaml only)
+  <output-dir>/settings.json             image, version, runtime parameter names
+Everything that changes per run is a runtime parameter; the output location is the
+job's pipeline_root, set at submission.
+
+  python -m ct_pipeline.runners.kfp_runner --output-dir build/pipeline --image IMAGE
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from ct_pipeline import config
+
+# Placeholder root compiled into runtimeConfig.gcsOutputDirectory; every submission
+# gives its own pipeline_root.
+COMPILE_TIME_ROOT = 'gs://set-at-submission/pipeline-root'
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(prog='python -m ct_pipeline.runners.kfp_runner',
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--output-dir', default='build/pipeline')
+  p.add_argument('--image', required=True,
+                 help='the pipeline image, pinned to this build\'s tag (never :latest)')
+  p.add_argument('--pipeline-version', default=os.environ.get('CT_PIPELINE_VERSION', 'dev'))
+  p.add_argument('--schema-path', default=config.IMAGE_SCHEMA_PATH,
+                 help='the curated schema as seen inside the image')
+  p.add_argument('--eval-steps', type=int, default=config.EVAL_NUM_STEPS)
+  p.add_argument('--enable-tuning', action='store_true')
+  p.add_argument('--beam-arg', action='append', default=[],
+                 help='a Beam pipeline arg for the Beam steps (e.g. --runner=DataflowRunner)')
+  args = p.parse_args(argv)
+  if args.image.endswith(':latest') or ':' not in args.image.rsplit('/', 1)[-1]:
+    p.error(f'--image {args.image!r} must carry an explicit tag other than latest')
+  return args
+
+
+def compile_variant(with_baseline: bool, args) -> dict:
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  import yaml  # pylint: disable=g-import-not-at-top
+  from ct_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+
+  variant = 'with_baseline' if with_baseline else 'first_run'
+  out_dir = os.path.join(args.output_dir, variant)
+  os.makedirs(out_dir, exist_ok=True)
+  p = pipeline.create_pipeline(
+      pipeline_root=COMPILE_TIME_ROOT, params=pipeline.runtime_parameters(),
+      with_baseline=with_baseline, schema_path=args.schema_path,
+      pipeline_version=args.pipeline_version, eval_steps=args.eval_steps,
+      enable_tuning=args.enable_tuning, beam_pipeline_args=args.beam_arg)
+  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+          default_image=args.image),
+      output_dir=out_dir, output_filename='pipeline.json')
+  runner.run(p, write_out=True)
+  job = json.load(open(os.path.join(out_dir, 'pipeline.json')))
+  with open(os.path.join(out_dir, 'pipeline.yaml'), 'w') as f:
+    yaml.safe_dump(job['pipelineSpec'], f, sort_keys=False)
+  return {
+      'json': os.path.join(variant, 'pipeline.json'),
+      'yaml': os.path.join(variant, 'pipeline.yaml'),
+      'parameters': sorted(job['pipelineSpec']['root']['inputDefinitions']['parameters']),
+  }
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  variants = {v: compile_variant(v == 'with_baseline', args) for v in config.VARIANTS}
+  settings = {'pipeline_name': config.PIPELINE_NAME, 'version': args.pipeline_version,
+              'image': args.image, 'variants': variants}
+  with open(os.path.join(args.output_dir, 'settings.json'), 'w') as f:
+    json.dump(settings, f, indent=2, sort_keys=True)
+  for name, v in variants.items():
+    print(f'{name}: {os.path.join(args.output_dir, v["json"])} parameters={v["parameters"]}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
