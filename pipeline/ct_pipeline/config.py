@@ -4,7 +4,6 @@ import json
 import os
 from pathlib import Path
 
-
 # KFP v2 pipeline names must match [a-z0-9][a-z0-9-]{0,127}: no underscores.
 PIPELINE_NAME = 'chicago-taxi-tipper'
 

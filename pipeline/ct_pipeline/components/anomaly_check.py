@@ -8,12 +8,11 @@ anomalies and puts their count on an Integer artifact as the custom property
 (`...metadata['anomaly_count'] == 0.0`) that means the same on every runner.
 """
 
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
-
-from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 ANOMALY_COUNT_PROPERTY = 'anomaly_count'
 

@@ -10,10 +10,10 @@ Keras 2 transform layer fails to track the layer's resources at save time.
 
 import json
 
-from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 

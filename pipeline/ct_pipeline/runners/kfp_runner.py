@@ -46,8 +46,9 @@ def parse_args(argv=None):
 
 
 def compile_variant(with_baseline: bool, args) -> dict:
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   import yaml  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+
   from ct_pipeline import pipeline  # pylint: disable=g-import-not-at-top
 
   variant = 'with_baseline' if with_baseline else 'first_run'

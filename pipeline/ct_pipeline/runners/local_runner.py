@@ -60,6 +60,7 @@ def main(argv=None) -> int:
   logging.basicConfig(level=logging.INFO,
                       format='%(asctime)s %(levelname)s %(name)s: %(message)s')
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top  (keeps --help fast)
+
   from ct_pipeline import pipeline  # pylint: disable=g-import-not-at-top
 
   output_dir = os.path.abspath(args.output_dir)

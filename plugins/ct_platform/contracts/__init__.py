@@ -1,0 +1,58 @@
+"""The files the DAG shares with the TFX pipeline, and how the DAG reads them.
+
+promotion_policy.yaml    thresholds: the pipeline's Evaluator and the DAG's gate
+run_summary.schema.json  the run summary the pipeline's last step writes
+
+They live here so that a deploy of plugins/ carries them to Composer; the pipeline
+image copies this folder (pipeline/Dockerfile). Only light imports: DAG files may
+import this module at parse time.
+"""
+
+import json
+from pathlib import Path
+
+CONTRACTS_DIR = Path(__file__).resolve().parent
+POLICY_PATH = CONTRACTS_DIR / 'promotion_policy.yaml'
+RUN_SUMMARY_SCHEMA_PATH = CONTRACTS_DIR / 'run_summary.schema.json'
+
+
+class ContractError(ValueError):
+  """A contract file, or a document checked against one, is not what it should be."""
+
+
+def load_policy(path=POLICY_PATH) -> dict:
+  import yaml
+
+  path = Path(path)
+  policy = yaml.safe_load(path.read_text())
+  metrics = (policy or {}).get('metrics') or []
+  if not metrics:
+    raise ContractError(f'{path}: "metrics" must list at least one metric')
+  for i, m in enumerate(metrics):
+    for field in ('name', 'class_name', 'lower_bound', 'min_delta'):
+      if field not in m:
+        raise ContractError(f'{path}: metrics[{i}] lacks "{field}"')
+  for i, s in enumerate(policy.get('slices') or []):
+    for field in ('feature', 'max_regression', 'min_examples'):
+      if field not in s:
+        raise ContractError(f'{path}: slices[{i}] lacks "{field}"')
+  return policy
+
+
+def run_summary_schema() -> dict:
+  return json.loads(RUN_SUMMARY_SCHEMA_PATH.read_text())
+
+
+def validate_run_summary(summary: dict) -> dict:
+  """Returns the summary, or raises ContractError naming the field and the problem."""
+  import jsonschema
+
+  validator = jsonschema.Draft202012Validator(
+      run_summary_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+  errors = sorted(validator.iter_errors(summary), key=lambda e: list(e.absolute_path))
+  if errors:
+    lines = [f'  {"/".join(map(str, e.absolute_path)) or "<top>"}: {e.message}'
+             for e in errors[:10]]
+    raise ContractError('run summary does not match run_summary.schema.json:\n' +
+                        '\n'.join(lines))
+  return summary

@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# Airflow puts plugins/ on sys.path; so do the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'plugins'))
