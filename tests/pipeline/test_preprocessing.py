@@ -1,7 +1,5 @@
 """preprocessing_fn on a handful of rows gives the expected transformed values."""
 
-import math
-
 import pytest
 import tensorflow_data_validation as tfdv
 import tensorflow_transform.beam as tft_beam
@@ -45,9 +43,11 @@ def transformed(tmp_path_factory):
 
 def test_numeric_features_are_z_scored_with_missing_values_at_the_mean(transformed):
   miles = [r['trip_miles_xf'] for r in transformed]
-  # values 1 and 3, the missing one filled with their mean 2: z = (x-2)/sqrt(2/3)
-  std = math.sqrt(2 / 3)
-  assert miles == pytest.approx([-1 / std, 1 / std, 0.0], abs=1e-5)
+  # Present values 1 and 3: mean 2, std 1 (statistics of the known values only);
+  # the missing one sits at the mean, z = 0.
+  assert miles == pytest.approx([-1.0, 1.0, 0.0], abs=1e-5)
+  fares = [r['fare_xf'] for r in transformed]  # 10 and 20: mean 15, std 5
+  assert fares == pytest.approx([-1.0, 1.0, 0.0], abs=1e-5)
 
 
 def test_label_is_big_tipper_and_zero_without_fare(transformed):

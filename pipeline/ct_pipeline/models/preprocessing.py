@@ -32,23 +32,27 @@ def preprocessing_fn(inputs):
   """Maps raw taxi features to model inputs and the big-tipper label."""
   outputs = {}
 
+  # Every analyzer reads raw inputs only, so tf.Transform needs a single analysis
+  # pass over the data (an analyzer fed by another analyzer's output adds a pass).
   for key in features.DENSE_FLOAT_FEATURE_KEYS:
-    raw = inputs[key]
-    # Missing numbers take the mean (computed over present values only), so they
-    # land at z=0 instead of dragging the statistics towards 0.
-    values = _densify_float(raw)
-    mean = tft.mean(tf.boolean_mask(values, ~tf.math.is_nan(values)))
-    mean = tf.where(tf.math.is_nan(mean), 0.0, mean)  # a column with no values at all
-    filled = tf.where(tf.math.is_nan(values), mean, values)
-    outputs[features.transformed_name(key)] = tft.scale_to_z_score(filled)
+    values = _densify_float(inputs[key])
+    present = ~tf.math.is_nan(values)
+    known = tf.boolean_mask(values, present)
+    mean, var = tft.mean(known), tft.var(known)
+    std = tf.sqrt(var)
+    z = tf.math.divide_no_nan(values - mean, std)
+    # A missing number lands at z=0, the mean of the present values (and a column
+    # with no values at all gives 0 everywhere).
+    outputs[features.transformed_name(key)] = tf.where(
+        present & ~tf.math.is_nan(mean), z, 0.0)
 
   for key in features.BUCKET_FEATURE_KEYS:
-    raw = inputs[key]
-    values = _densify_float(raw)
+    values = _densify_float(inputs[key])
     present = ~tf.math.is_nan(values)
-    buckets = tft.bucketize(tf.where(present, values, 0.0),
-                            features.BUCKET_FEATURE_BUCKET_COUNT,
-                            elementwise=True)
+    # Quantile boundaries from the known coordinates only.
+    boundaries = tft.quantiles(tf.boolean_mask(values, present),
+                               features.BUCKET_FEATURE_BUCKET_COUNT, epsilon=0.01)
+    buckets = tft.apply_buckets(tf.where(present, values, 0.0), boundaries)
     # Bucket ids 0..N-1 for known coordinates, N for a missing one.
     outputs[features.transformed_name(key)] = tf.where(
         present, tf.cast(buckets, tf.int64),
