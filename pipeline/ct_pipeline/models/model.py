@@ -27,6 +27,9 @@ DEFAULT_HPARAMS = {
     'train_batch_size': 64,
     'eval_batch_size': 64,
     'embedding_dim': 8,
+    # Steps per tf.function call: Keras' per-step Python overhead dominates a model
+    # this small (1000 steps: 19 s at 1, 8 s at 50, measured here on 2 cores).
+    'steps_per_execution': 50,
 }
 
 
@@ -91,7 +94,8 @@ def build_keras_model(tf_transform_output, hparams) -> keras.Model:
   model.compile(
       loss='binary_crossentropy',
       optimizer=keras.optimizers.Adam(learning_rate=hparams['learning_rate']),
-      metrics=[keras.metrics.BinaryAccuracy(), keras.metrics.AUC(name='auc')])
+      metrics=[keras.metrics.BinaryAccuracy(), keras.metrics.AUC(name='auc')],
+      steps_per_execution=hparams['steps_per_execution'])
   model.summary(print_fn=logging.info)
   return model
 

@@ -1,0 +1,170 @@
+"""The promotion gate: (run summary, champion, policy, overrides) -> decision.
+
+Pure: no Airflow, no I/O. The policy is the same file the pipeline's Evaluator turns
+into TFMA thresholds (contracts/promotion_policy.yaml), so the two cannot disagree.
+
+Promote only if the candidate
+  - comes from a completed run whose summary passes its schema (else: GateError),
+  - has no data anomalies, passed its smoke test, and was evaluated against the
+    current champion (when there is one),
+  - is blessed by the Evaluator,
+  - meets each policy metric's lower bound and beats the champion by min_delta,
+  - regresses on no listed slice (with enough examples) by more than its tolerance.
+The first three are hard: nothing overrides them. force_promote (with a reason) may
+override the metric checks only, and is recorded as an override; force_reject always
+holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ct_platform.contracts import ContractError, validate_run_summary
+
+
+class GateError(ValueError):
+  """The summary cannot be judged (malformed, or missing blessing data)."""
+
+
+@dataclasses.dataclass
+class Check:
+  name: str
+  passed: bool
+  detail: str
+  hard: bool  # True: nothing overrides it
+
+  def as_dict(self):
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Decision:
+  promote: bool
+  reasons: list  # why not (empty when promoted without override)
+  checks: list   # every check, passed or not
+  override: dict | None = None  # {'kind': 'force_promote'|'force_reject', 'reason': ...}
+
+  @property
+  def outcome(self) -> str:
+    return 'promote' if self.promote else 'reject'
+
+  def as_dict(self) -> dict:
+    return {'promote': self.promote, 'outcome': self.outcome, 'reasons': self.reasons,
+            'checks': [c.as_dict() for c in self.checks], 'override': self.override}
+
+
+def _slice_key(slice_dict: dict) -> tuple:
+  return tuple(sorted(slice_dict.items()))
+
+
+def evaluate(summary: dict, champion: dict | None, policy: dict,
+             force_promote: bool = False, force_promote_reason: str = '',
+             force_reject: bool = False, force_reject_reason: str = '') -> Decision:
+  try:
+    validate_run_summary(summary)
+  except ContractError as e:
+    raise GateError(str(e)) from e
+
+  checks: list[Check] = []
+
+  def check(name, passed, detail, hard):
+    checks.append(Check(name, bool(passed), detail, hard))
+
+  completed = summary['status'] == 'completed'
+  anomalies = summary['data_validation']['anomalies']
+  check('data_validation', completed and not anomalies,
+        'no anomalies' if not anomalies else
+        'anomalies: ' + '; '.join(f'{a["feature"]}: {a["short_description"]}'
+                                  for a in anomalies), hard=True)
+  if completed:
+    blessing = summary['blessing']
+    if not blessing['evaluated'] or blessing['blessed'] is None:
+      raise GateError('run summary: a completed run must carry an evaluated blessing '
+                      f'(blessing={blessing})')
+    if not summary['thresholds']:
+      raise GateError('run summary: thresholds are empty; the Evaluator must hold the '
+                      'candidate to the policy')
+    smoke = summary['smoke_test']
+    check('smoke_test', bool(smoke and smoke['passed']),
+          smoke['message'] if smoke else 'no smoke test result', hard=True)
+    check('candidate_model', bool(summary['candidate_model_uri']),
+          summary['candidate_model_uri'] or 'the summary names no candidate model', hard=True)
+    if champion:
+      same = summary['baseline_model_uri'] == champion['model_uri']
+      check('baseline_is_champion', same,
+            f'evaluated against {summary["baseline_model_uri"]!r}, the champion is '
+            f'version {champion["version"]} at {champion["model_uri"]!r}', hard=True)
+    check('blessed', blessing['blessed'],
+          'blessed by the Evaluator' if blessing['blessed'] else
+          'not blessed: ' + '; '.join(r['message'] for r in blessing['reasons']), hard=False)
+    _metric_checks(summary, champion, policy, check)
+
+  hard_failures = [c for c in checks if not c.passed and c.hard]
+  soft_failures = [c for c in checks if not c.passed and not c.hard]
+  reasons = [f'{c.name}: {c.detail}' for c in hard_failures + soft_failures]
+  override = None
+  if force_reject:
+    override = {'kind': 'force_reject', 'reason': force_reject_reason}
+    reasons.insert(0, f'force_reject: {force_reject_reason}')
+    return Decision(False, reasons, checks, override)
+  if not completed:
+    return Decision(False, reasons, checks)
+  if hard_failures:
+    if force_promote:
+      reasons.append('force_promote ignored: it overrides metric checks only, never '
+                     + ', '.join(c.name for c in hard_failures))
+    return Decision(False, reasons, checks)
+  if soft_failures and force_promote:
+    override = {'kind': 'force_promote', 'reason': force_promote_reason,
+                'overridden': [c.name for c in soft_failures]}
+    return Decision(True, reasons, checks, override)
+  return Decision(not soft_failures, reasons, checks)
+
+
+def _metric_checks(summary, champion, policy, check):
+  cand = summary['metrics']['candidate'] or {'overall': {}, 'slices': []}
+  base = summary['metrics']['baseline'] if champion else None
+  if champion and not base:
+    check('champion_metrics', False, 'a champion exists but the summary has no baseline '
+          'metrics for it', hard=True)
+  for m in policy['metrics']:
+    name = m['name']
+    value = cand['overall'].get(name)
+    if value is None:
+      check(f'{name}', False, f'{name} missing from the candidate\'s metrics', hard=True)
+      continue
+    check(f'{name}>=lower_bound', value >= m['lower_bound'],
+          f'{name} {value:.4f} vs lower bound {m["lower_bound"]:.4f}', hard=False)
+    if base:
+      base_value = base['overall'].get(name)
+      if base_value is None:
+        check(f'{name}_vs_champion', False, f'champion {name} missing', hard=True)
+        continue
+      delta = value - base_value
+      check(f'{name}_vs_champion', delta >= m['min_delta'],
+            f'{name} {value:.4f} - champion {base_value:.4f} = {delta:+.4f} '
+            f'(min_delta {m["min_delta"]:+.4f})', hard=False)
+  if not base:
+    return
+  base_slices = {_slice_key(e['slice']): e['metrics'] for e in base['slices']}
+  for spec in policy.get('slices', []):
+    worst = []
+    for entry in cand['slices']:
+      if set(entry['slice']) != {spec['feature']}:
+        continue
+      base_metrics = base_slices.get(_slice_key(entry['slice']))
+      count = entry['metrics'].get('example_count') or 0
+      if not base_metrics or count < spec['min_examples']:
+        continue
+      for m in policy['metrics']:
+        c, b = entry['metrics'].get(m['name']), base_metrics.get(m['name'])
+        if c is None or b is None:
+          continue
+        if b - c > spec['max_regression']:
+          value = entry['slice'][spec['feature']]
+          worst.append(f'{spec["feature"]}={value}: {m["name"]} {c:.4f} vs champion '
+                       f'{b:.4f} ({c - b:+.4f}, n={int(count)})')
+    check(f'slices:{spec["feature"]}', not worst,
+          '; '.join(worst) if worst else
+          f'no {spec["feature"]} slice regresses beyond {spec["max_regression"]}',
+          hard=False)

@@ -1,0 +1,54 @@
+"""SQL: one BigQuery-dialect source per query, and its DuckDB translation.
+
+The SQL files are BigQuery Standard SQL with named query parameters (@name). For the
+local warehouse, sqlglot transpiles the same text to DuckDB, plus the few fixes where
+the two engines disagree on meaning and sqlglot keeps the syntax only.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent
+# project.dataset.table, as BigQuery spells table ids (project ids may hold '-').
+TABLE_ID = re.compile(r'^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}$')
+
+
+def load(name: str, source_table: str) -> str:
+  """The BigQuery text of sql/<name>.sql for the given (configured, trusted) table."""
+  if not TABLE_ID.match(source_table):
+    raise ValueError(f'source_table: {source_table!r} is not a BigQuery table id '
+                     f'(project.dataset.table)')
+  return (SQL_DIR / f'{name}.sql').read_text().replace('{source_table}', source_table)
+
+
+def _fix_dayofweek(node):
+  """BigQuery's DAYOFWEEK is 1 (Sunday) .. 7; DuckDB's is 0 (Sunday) .. 6."""
+  import sqlglot.expressions as exp
+
+  if (isinstance(node, exp.Extract) and isinstance(node.this, exp.Var)
+      and node.this.name.upper() == 'DAYOFWEEK'):
+    return exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1)))
+  if isinstance(node, (exp.DayOfWeek,)):
+    return exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1)))
+  return node
+
+
+@lru_cache(maxsize=32)
+def to_duckdb(bigquery_sql: str) -> str:
+  """Transpiles BigQuery SQL to DuckDB; @name parameters become $name."""
+  import sqlglot
+
+  tree = sqlglot.parse_one(bigquery_sql, read='bigquery')
+  tree = tree.transform(_fix_dayofweek)
+  return tree.sql(dialect='duckdb')
+
+
+def parameters(sql: str) -> set[str]:
+  """The @name query parameters a BigQuery SQL text uses."""
+  import sqlglot
+  import sqlglot.expressions as exp
+
+  return {p.name for p in sqlglot.parse_one(sql, read='bigquery').find_all(exp.Parameter)}
