@@ -13,7 +13,8 @@ from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent
 # project.dataset.table, as BigQuery spells table ids (project ids may hold '-').
-TABLE_ID = re.compile(r'^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}$')
+TABLE_ID = re.compile(r'^[a-z][a-z0-9-]{4,61}[a-z0-9]'
+                      r'\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}$')
 
 
 def load(name: str, source_table: str) -> str:

@@ -1,0 +1,214 @@
+"""continuous_training: extract a window, decide, train with TFX, gate, promote.
+
+Thin and declarative: what each task does lives in ct_platform.tasks; which backend
+runs (DuckDB or BigQuery, local runner or Vertex AI, folder or Vertex registry) comes
+from configuration (ct_platform.config), never from this file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import (
+  DAG,
+  Asset,
+  AssetOrTimeSchedule,
+  CronTriggerTimetable,
+  Param,
+  get_current_context,
+  task,
+)
+
+from ct_platform.notify import PipelineFailedNotifier
+from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
+
+SOURCE_TABLE = Asset(name='chicago_taxi_trips.taxi_trips',
+                     uri='bigquery://bigquery-public-data/chicago_taxi_trips/taxi_trips')
+CHAMPION = Asset(name='chicago-taxi-tipper.champion',
+                 uri='ct-model://chicago-taxi-tipper/champion')
+
+DOC = """
+### Continuous training of the Chicago taxi "big tipper" model
+
+`plan_run` checks the Params and fixes the **training window**:
+`end` = the `window_end` Param, else the run's logical date, else its `run_after`
+(Asset-triggered runs); `days` = `window_days`, else the configured default; the
+window is `[end - days, end)`. Then: **extract** the window into a new immutable span
+(manifest last) → **drift** (retrain or end) → **TFX run** on the configured backend
+(deferred while it runs) → **promotion gate** (policy file shared with the pipeline's
+Evaluator; HTML report) → in `manual` mode a **human approval** (rejects after the
+configured timeout) → **promote**: register the candidate and move the `champion`
+alias; emits the `chicago-taxi-tipper.champion` Asset.
+
+Overrides: `force_reject` always holds; `force_promote` overrides metric checks only
+(never anomalies, a failed smoke test or missing blessing) and is recorded.
+"""
+
+DEFAULT_ARGS = {
+    'owner': 'ml-platform',
+    'retries': 2,
+    'retry_delay': dt.timedelta(minutes=1),
+    'retry_exponential_backoff': True,
+    'max_retry_delay': dt.timedelta(minutes=20),
+    'execution_timeout': dt.timedelta(minutes=30),
+}
+
+
+def _settings():
+  from ct_platform.config import load_settings
+  return load_settings()
+
+
+with DAG(
+    dag_id='continuous_training',
+    description='Retrain, validate and promote the big-tipper model',
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable('0 6 * * *', timezone='UTC'), assets=[SOURCE_TABLE]),
+    # Early enough for replaying history: `make run` runs on the 2013-2016 sample as of
+    # 2017-01-01 (a task whose start_date is after the run's logical date never runs).
+    start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=['ml', 'tfx', 'continuous-training'],
+    doc_md=DOC,
+    params={
+        'window_end': Param(None, type=['null', 'string'], format='date',
+                            description='Window end (exclusive), YYYY-MM-DD. Empty: the '
+                                        'run\'s logical date, else its run_after.'),
+        'window_days': Param(None, type=['null', 'integer'], minimum=1, maximum=3660,
+                             description='Window length in days. Empty: configured default.'),
+        'force_retrain': Param(False, type='boolean',
+                               description='Retrain whatever the drift evaluation says.'),
+        'promotion_mode': Param('auto', type='string', enum=['auto', 'manual'],
+                                description='manual: a person approves in the Airflow UI.'),
+        'dry_run': Param(False, type='boolean',
+                         description='Train and gate, but stop before promotion.'),
+        'force_promote': Param(False, type='boolean',
+                               description='Override failed metric checks (needs a reason).'),
+        'force_promote_reason': Param('', type='string', maxLength=500),
+        'force_reject': Param(False, type='boolean',
+                              description='Never promote this run (needs a reason).'),
+        'force_reject_reason': Param('', type='string', maxLength=500),
+        'train_steps': Param(None, type=['null', 'integer'], minimum=1, maximum=100000,
+                             description='Trainer steps. Empty: configured default.'),
+    },
+) as dag:
+
+  @task(retries=0)
+  def plan_run(params=None, dag_run=None):
+    from ct_platform import tasks
+    context = get_current_context()
+    return tasks.plan_run(dict(params), context.get('logical_date'), dag_run.run_after,
+                          dag_run.run_id, _settings())
+
+  @task
+  def find_champion():
+    from ct_platform import tasks
+    return tasks.find_champion(_settings()) or {}  # {}: no champion yet
+
+  @task
+  def extract_span(plan, ti=None):
+    from ct_platform import tasks
+    return tasks.extract_span(plan, ti.run_id, ti.try_number, _settings())
+
+  @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
+  def window_has_rows(span):
+    if span['rows']:
+      return True
+    from ct_platform.notify import notify
+    notify('window_empty', f'window {span["window"]["start"]}..{span["window"]["end"]} has '
+           f'no rows in the source table: nothing to train on, the run ends here',
+           _settings(), span=span['uri'])
+    return False
+
+  @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
+  def evaluate_drift(span, champion, plan):
+    from ct_platform import tasks
+    verdict = tasks.evaluate_drift(span, champion, plan)
+    print(f'drift verdict: retrain={verdict["retrain"]}: {verdict["reason"]}')
+    if not verdict['retrain']:
+      from ct_platform.notify import notify
+      notify('no_retrain', verdict['reason'], _settings())
+    return verdict if verdict['retrain'] else False
+
+  @task(retries=0)
+  def promotion_gate(result, champion, plan):
+    from ct_platform import tasks
+    decision = tasks.gate(result, champion, plan, _settings())
+    print(f'gate: {decision["outcome"]}; report: {decision["report"]}')
+    for reason in decision['reasons']:
+      print(f'  - {reason}')
+    return decision
+
+  @task.branch(retries=0)
+  def choose_path(decision, plan):
+    if not decision['promote']:
+      from ct_platform.notify import notify
+      notify('candidate_rejected', 'candidate rejected: ' + '; '.join(decision['reasons']),
+             _settings(), report=decision['report'])
+      return 'end'
+    if plan['dry_run']:
+      print('dry_run: the candidate passed the gate; stopping before promotion')
+      return 'end'
+    if plan['promotion_mode'] == 'manual':
+      return ['request_approval', 'promote']
+    return 'promote'
+
+  request_approval = ApprovalOperator(
+      task_id='request_approval',
+      subject='Promote run {{ run_id }} of continuous_training?',
+      body=('The candidate passed the promotion gate.\n\n'
+            '{% set d = ti.xcom_pull(task_ids="promotion_gate") %}'
+            '{% for c in d["checks"] %}- {{ c["name"] }}: '
+            '{{ "pass" if c["passed"] else "FAIL" }}: {{ c["detail"] }}\n{% endfor %}\n'
+            'Report: {{ d["report"] }}'),
+      defaults=['Reject'],  # an unanswered request rejects (max_active_runs=1)
+      response_timeout=dt.timedelta(hours=24),
+      retries=0)
+
+  @task(trigger_rule='none_failed_min_one_success', outlets=[CHAMPION], retries=0)
+  def promote(decision, result, span, plan, outlet_events=None):
+    from ct_platform import tasks
+    from ct_platform.notify import notify
+    promoted = tasks.promote(decision, result, span, plan, _settings())
+    outlet_events[CHAMPION].extra = promoted
+    notify('champion_promoted', f'champion is now version {promoted["version"]} '
+           f'({promoted["model_uri"]})', _settings(), **promoted)
+    return promoted
+
+  @task(trigger_rule='none_failed', retries=0)
+  def end():
+    """Where a run that does not promote ends (rejected, or a dry run)."""
+
+  @task(trigger_rule='all_done', retries=0)
+  def summarize(ti=None):
+    from ct_platform import tasks
+    pulled = {k: ti.xcom_pull(task_ids=k) for k in (
+        'plan_run', 'extract_span', 'evaluate_drift', 'run_pipeline', 'promotion_gate',
+        'promote', 'find_champion')}
+    drift = pulled['evaluate_drift'] if isinstance(pulled['evaluate_drift'], dict) else None
+    text = tasks.run_report(pulled['plan_run'], pulled['extract_span'], drift,
+                            pulled['run_pipeline'], pulled['promotion_gate'],
+                            pulled['promote'], pulled['find_champion'])
+    print(text)
+    return text
+
+  plan = plan_run()
+  champion = find_champion()
+  plan >> champion
+  span = extract_span(plan)
+  drift = evaluate_drift(span, champion, plan)
+  window_has_rows(span) >> drift
+  run_pipeline = RunTfxPipelineOperator(
+      task_id='run_pipeline', span=span, champion=champion, plan=plan,
+      execution_timeout=dt.timedelta(hours=4),
+      on_failure_callback=PipelineFailedNotifier())
+  drift >> run_pipeline
+  decision = promotion_gate(run_pipeline.output, champion, plan)
+  path = choose_path(decision, plan)
+  promoted = promote(decision, run_pipeline.output, span, plan)
+  path >> [request_approval, promoted, end()]
+  request_approval >> promoted
+  [promoted, decision] >> summarize()

@@ -1,0 +1,107 @@
+"""The local model registry: versions in folders, the champion alias in one file.
+
+    <root>/<model>/versions/<N>/model/Format-Serving/...   TFX's Model layout, so the
+                                                          next run's Evaluator can use
+                                                          it as baseline
+    <root>/<model>/versions/<N>/metadata.json             metrics, span, run id, ...
+    <root>/<model>/aliases/champion.json                  {"version": N, ...}
+
+A version number is claimed with mkdir (atomic), the model is copied into it, its
+metadata written last; the alias is swapped with write-temp, fsync, rename, so a
+reader sees the old champion or the new one, never a torn file. A rejected or failed
+candidate never reaches this code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+CHAMPION = 'champion'
+
+
+class RegistryError(RuntimeError):
+  pass
+
+
+def _atomic_write_json(path: Path, data: dict) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f'.{path.name}.{os.getpid()}.{id(data)}.tmp')
+  with open(tmp, 'w') as f:
+    json.dump(data, f, indent=2, sort_keys=True)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+  dir_fd = os.open(path.parent, os.O_RDONLY)
+  try:
+    os.fsync(dir_fd)
+  finally:
+    os.close(dir_fd)
+
+
+class LocalModelRegistry:
+  def __init__(self, root, model_name: str):
+    self.model_dir = Path(root) / model_name
+    self.model_name = model_name
+
+  def _version_dir(self, version: int) -> Path:
+    return self.model_dir / 'versions' / str(int(version))
+
+  def versions(self) -> list[int]:
+    vdir = self.model_dir / 'versions'
+    if not vdir.exists():
+      return []
+    return sorted(int(p.name) for p in vdir.iterdir()
+                  if p.name.isdigit() and (p / 'metadata.json').exists())
+
+  def get_version(self, version: int) -> dict:
+    meta = self._version_dir(version) / 'metadata.json'
+    if not meta.exists():
+      known = self.versions()
+      raise RegistryError(f'model {self.model_name!r} has no version {version} '
+                          f'(versions: {known or "none"})')
+    record = json.loads(meta.read_text())
+    record['model_uri'] = str(self._version_dir(version) / 'model')
+    return record
+
+  def get_alias(self, alias: str = CHAMPION) -> dict | None:
+    path = self.model_dir / 'aliases' / f'{alias}.json'
+    if not path.exists():
+      return None
+    pointer = json.loads(path.read_text())
+    return dict(self.get_version(pointer['version']), alias=alias,
+                alias_set_at=pointer.get('set_at'), alias_reason=pointer.get('reason'))
+
+  def register(self, candidate_model_uri: str, metadata: dict) -> dict:
+    """Copies the candidate in as the next version; returns its record."""
+    source = Path(candidate_model_uri)
+    if not (source / 'Format-Serving' / 'saved_model.pb').exists():
+      raise RegistryError(f'candidate {source} is not a TFX Model artifact '
+                          f'(no Format-Serving/saved_model.pb)')
+    versions_dir = self.model_dir / 'versions'
+    versions_dir.mkdir(parents=True, exist_ok=True)
+    existing = [int(p.name) for p in versions_dir.iterdir() if p.name.isdigit()]
+    version = max(existing, default=0) + 1
+    while True:
+      try:
+        self._version_dir(version).mkdir()  # claims the number, atomically
+        break
+      except FileExistsError:
+        version += 1
+    target = self._version_dir(version)
+    shutil.copytree(source, target / 'model')
+    record = dict(metadata, version=version, model_name=self.model_name,
+                  source_model_uri=str(source),
+                  registered_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))
+    _atomic_write_json(target / 'metadata.json', record)  # last: the version is complete
+    return dict(record, model_uri=str(target / 'model'))
+
+  def set_alias(self, version: int, alias: str = CHAMPION, reason: str = '') -> dict:
+    record = self.get_version(version)  # raises for an unknown or incomplete version
+    _atomic_write_json(self.model_dir / 'aliases' / f'{alias}.json', {
+        'version': int(version), 'reason': reason,
+        'set_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')})
+    return record

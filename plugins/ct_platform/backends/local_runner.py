@@ -1,0 +1,133 @@
+"""The local pipeline backend: TFX's LocalDagRunner in .venv-pipeline, detached.
+
+submit() writes <runs>/<run_id>/request.json and starts local_supervisor.py as its
+own session (it outlives the Airflow worker); get_state() and cancel() only read and
+write files in that folder (see local_supervisor.py), so they work from any process
+that shares the mount: worker, triggerer, another container.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ct_platform.backends.runner import TERMINAL, PipelineRunSpec, RunState
+
+SUPERVISOR = Path(__file__).resolve().with_name('local_supervisor.py')
+
+
+class LocalPipelineRunner:
+  kind = 'local'
+
+  def __init__(self, runs_root: str, python: str, pipeline_source: str,
+               command: list | None = None, heartbeat_stale_seconds: float = 60.0,
+               default_train_steps: int = 1000):
+    self.runs_root = Path(runs_root)
+    self.python = python
+    self.pipeline_source = pipeline_source
+    self.command = list(command) if command else [python, '-m',
+                                                  'ct_pipeline.runners.local_runner']
+    self.heartbeat_stale_seconds = heartbeat_stale_seconds
+    self.default_train_steps = default_train_steps
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(runs_root=str(settings.runs_root), python=settings.pipeline_python_path,
+               pipeline_source=settings.pipeline_source_dir,
+               command=list(settings.local_pipeline_command) or None,
+               heartbeat_stale_seconds=settings.heartbeat_stale_seconds,
+               default_train_steps=settings.train_steps)
+
+  def config(self) -> dict:
+    """What a Trigger serializes to rebuild this runner (backends.runner_from_config)."""
+    return {'kind': self.kind, 'kwargs': {
+        'runs_root': str(self.runs_root), 'python': self.python,
+        'pipeline_source': self.pipeline_source, 'command': self.command,
+        'heartbeat_stale_seconds': self.heartbeat_stale_seconds,
+        'default_train_steps': self.default_train_steps}}
+
+  def run_dir(self, run_id: str) -> Path:
+    return self.runs_root / run_id
+
+  def summary_uri(self, run_id: str) -> str:
+    return str(self.run_dir(run_id) / 'run_summary.json')
+
+  def console_url(self, run_id: str) -> str:
+    return self.run_dir(run_id).as_uri()
+
+  def submit(self, spec: PipelineRunSpec) -> str:
+    """Starts the run; a second submit of the same run id starts nothing."""
+    run_dir = self.run_dir(spec.run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    request_path = run_dir / 'request.json'
+    try:
+      fd = os.open(request_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+      return spec.run_id  # already submitted (a retry racing a crash): reconnect
+    train_steps = int((spec.train_args or {}).get('num_steps', self.default_train_steps))
+    args = ['--span-uri', spec.span_uri, '--output-dir', str(run_dir),
+            '--summary-uri', spec.summary_uri or self.summary_uri(spec.run_id),
+            '--run-id', spec.run_id, '--train-steps', str(train_steps),
+            '--pipeline-version', spec.pipeline_version]
+    if spec.baseline_model_uri:
+      args += ['--baseline-model-uri', spec.baseline_model_uri]
+    if spec.hparams:
+      args += ['--hparams', json.dumps(spec.hparams)]
+    request = {'command': self.command + args, 'spec': dataclasses.asdict(spec),
+               'env': {'PYTHONPATH': self.pipeline_source, 'TF_CPP_MIN_LOG_LEVEL': '1',
+                       'PYTHONUNBUFFERED': '1'},
+               'submitted_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}
+    with os.fdopen(fd, 'w') as f:
+      json.dump(request, f, indent=2)
+    self._write_state(run_dir, {'state': 'PENDING', 'run_id': spec.run_id})
+    # The supervisor needs only the standard library; any Python will do.
+    python = self.python if os.path.exists(self.python) else sys.executable
+    with open(run_dir / 'supervisor.log', 'ab') as log:
+      subprocess.Popen([python, str(SUPERVISOR), str(run_dir)], stdout=log,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       start_new_session=True, close_fds=True)
+    return spec.run_id
+
+  def get_state(self, run_id: str) -> RunState:
+    run_dir = self.run_dir(run_id)
+    state_path = run_dir / 'state.json'
+    if not state_path.exists():
+      return RunState('NOT_FOUND', f'no local pipeline run {run_id} under {self.runs_root}')
+    state = json.loads(state_path.read_text())
+    name = state.get('state', 'UNKNOWN')
+    log_path = str(run_dir / 'runner.log')
+    if name in TERMINAL:
+      return RunState(name, state.get('message', ''), log_path=log_path,
+                      log_tail=state.get('log_tail') or _tail(log_path))
+    heartbeat = run_dir / 'heartbeat'
+    reference = heartbeat if heartbeat.exists() else state_path
+    age = dt.datetime.now().timestamp() - reference.stat().st_mtime
+    if age > self.heartbeat_stale_seconds:
+      return RunState('LOST', f'the pipeline process stopped without a verdict: no '
+                      f'heartbeat for {age:.0f} s (state was {name})',
+                      log_path=log_path, log_tail=_tail(log_path))
+    return RunState(name, state.get('message', ''), log_path=log_path)
+
+  def cancel(self, run_id: str, reason: str = 'cancel requested') -> None:
+    run_dir = self.run_dir(run_id)
+    if run_dir.exists():
+      (run_dir / 'cancel').write_text(reason)
+
+  @staticmethod
+  def _write_state(run_dir: Path, state: dict) -> None:
+    tmp = run_dir / 'state.json.tmp'
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, run_dir / 'state.json')
+
+
+def _tail(path: str, lines: int = 40) -> str:
+  try:
+    with open(path, errors='replace') as f:
+      return ''.join(f.readlines()[-lines:])
+  except OSError:
+    return ''

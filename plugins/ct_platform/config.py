@@ -1,0 +1,160 @@
+"""Settings: which backends run and where things live, read at run time, never at parse.
+
+Resolution, later wins:
+  1. the profile's defaults (CT_PROFILE: `local`, the embedded default, or `gcp`);
+  2. the Airflow Variable `ct_settings` (a JSON object), when Airflow is there;
+  3. environment variables CT_<FIELD> (upper case), e.g. CT_WAREHOUSE=bigquery.
+Credentials never live here: Google Cloud access goes through the Airflow Connection
+named by gcp_conn_id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VARIABLE_NAME = 'ct_settings'
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  profile: str = 'local'
+  model_name: str = 'chicago-taxi-tipper'
+  # backends
+  warehouse: str = 'duckdb'        # duckdb | bigquery
+  runner: str = 'local'            # local | vertex | kfp
+  registry: str = 'local'          # local | vertex
+  # the source table, as BigQuery names it (the local warehouse attaches the same name)
+  source_table: str = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
+  # local state
+  local_dir: str = ''              # default: <repo>/.local (CT_LOCAL_DIR)
+  warehouse_path: str = ''         # default: <local_dir>/warehouse.duckdb
+  bucket: str = ''                 # default: <local_dir>/bucket ; gs://... in production
+  registry_dir: str = ''           # default: <local_dir>/registry
+  pipeline_runs_dir: str = ''      # default: <local_dir>/pipeline_runs
+  pipeline_python: str = ''        # default: <repo>/.venv-pipeline/bin/python
+  pipeline_source: str = ''        # default: <repo>/pipeline
+  # a stand-in for the pipeline command (tests); default: the TFX local runner
+  local_pipeline_command: tuple = ()
+  # run behaviour
+  default_window_days: int = 30
+  train_steps: int = 1000
+  poll_interval_seconds: float = 10.0
+  pipeline_timeout_minutes: int = 180
+  heartbeat_stale_seconds: float = 60.0
+  approval_timeout_hours: float = 24.0
+  span_retention: int = 10         # spans kept per window by the prune step; 0 keeps all
+  # notifications: log (always) + a file; slack/email/pubsub by connection id
+  notification_file: str = ''      # default: <local_dir>/notifications.jsonl
+  # Google Cloud (the gcp profile)
+  gcp_conn_id: str = 'google_cloud_default'
+  impersonation_chain: str = ''
+  project: str = ''
+  region: str = 'us-central1'
+
+  def local(self, *parts) -> Path:
+    base = Path(self.local_dir or os.environ.get('CT_LOCAL_DIR') or REPO_ROOT / '.local')
+    return base.joinpath(*parts)
+
+  @property
+  def warehouse_file(self) -> Path:
+    return Path(self.warehouse_path) if self.warehouse_path else self.local('warehouse.duckdb')
+
+  @property
+  def bucket_root(self) -> str:
+    return self.bucket or str(self.local('bucket'))
+
+  @property
+  def registry_root(self) -> Path:
+    return Path(self.registry_dir) if self.registry_dir else self.local('registry')
+
+  @property
+  def runs_root(self) -> Path:
+    return Path(self.pipeline_runs_dir) if self.pipeline_runs_dir else self.local('pipeline_runs')
+
+  @property
+  def pipeline_python_path(self) -> str:
+    return self.pipeline_python or str(REPO_ROOT / '.venv-pipeline' / 'bin' / 'python')
+
+  @property
+  def pipeline_source_dir(self) -> str:
+    return self.pipeline_source or str(REPO_ROOT / 'pipeline')
+
+  @property
+  def notification_path(self) -> Path:
+    return Path(self.notification_file) if self.notification_file else self.local(
+        'notifications.jsonl')
+
+  def as_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+PROFILES = {
+    # The embedded default: its window covers the whole shipped sample (2013-2016)
+    # when the run's date is 2017-01-01 (make run).
+    'local': {'default_window_days': 1470, 'poll_interval_seconds': 2.0},
+    'gcp': {'warehouse': 'bigquery', 'runner': 'vertex', 'registry': 'vertex'},
+}
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value):
+  field_type = _FIELDS[name].type
+  if field_type == 'int':
+    return int(value)
+  if field_type == 'float':
+    return float(value)
+  if field_type == 'tuple':
+    if isinstance(value, str):
+      value = json.loads(value) if value.strip().startswith('[') else value.split()
+    return tuple(value)
+  return str(value)
+
+
+def _from_variable() -> dict:
+  try:
+    from airflow.sdk import Variable
+  except ImportError:
+    return {}
+  try:
+    raw = Variable.get(VARIABLE_NAME, default=None)
+  except Exception:  # no Airflow context / metadata DB (plain scripts, unit tests)
+    return {}
+  if not raw:
+    return {}
+  value = json.loads(raw) if isinstance(raw, str) else raw
+  if not isinstance(value, dict):
+    raise ValueError(f'Variable {VARIABLE_NAME}: expected a JSON object, got {raw!r}')
+  return value
+
+
+def load_settings(overrides: dict | None = None, use_variable: bool = True) -> Settings:
+  """Settings for this run; raises ValueError naming an unknown or malformed field."""
+  env = os.environ
+  profile = (overrides or {}).get('profile') or env.get('CT_PROFILE', 'local')
+  if profile not in PROFILES:
+    raise ValueError(f'CT_PROFILE: {profile!r} is not one of {sorted(PROFILES)}')
+  values = dict(PROFILES[profile], profile=profile)
+  layers = [_from_variable() if use_variable else {}]
+  layers.append({name: env[f'CT_{name.upper()}'] for name in _FIELDS
+                 if f'CT_{name.upper()}' in env and name != 'profile'})
+  layers.append(overrides or {})
+  for layer in layers:
+    for name, value in layer.items():
+      if name not in _FIELDS:
+        raise ValueError(f'setting {name!r} is unknown; known: {sorted(_FIELDS)}')
+      try:
+        values[name] = _coerce(name, value)
+      except (TypeError, ValueError) as e:
+        raise ValueError(f'setting {name}: {value!r} is not a valid '
+                         f'{_FIELDS[name].type} ({e})') from e
+  for name, allowed in (('warehouse', ('duckdb', 'bigquery')),
+                        ('runner', ('local', 'vertex', 'kfp')),
+                        ('registry', ('local', 'vertex'))):
+    if values.get(name, getattr(Settings, name)) not in allowed:
+      raise ValueError(f'setting {name}: {values[name]!r} is not one of {list(allowed)}')
+  return Settings(**values)

@@ -1,0 +1,136 @@
+"""RunTfxPipelineOperator: submit the TFX run on the configured backend, await it.
+
+Crash safety with what Airflow 3.3 provides (the semantics of airflow.sdk's
+ResumableJobMixin, for a deferrable operator):
+  - the run id goes to the task's task_state_store *before* submitting (it survives
+    retries; XCom does not), so no crash window leaves an untracked run;
+  - a retry looks the record up: an active run is reconnected to, a succeeded one
+    returns at once, a failed / cancelled / lost one starts the next attempt (the
+    attempt number is part of the run id: Vertex never reuses a job id);
+  - the record is dropped when the task succeeds, so clearing a finished task starts
+    a new run instead of returning the old result.
+Waiting is deferred to PipelineRunTrigger (no worker slot held); it cancels the run
+on a user's mark-failed / mark-success / clear and at its own deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from airflow.sdk import BaseOperator
+
+STATE_KEY = 'ct_pipeline_run'
+
+
+class PipelineRunFailed(RuntimeError):
+  pass
+
+
+class RunTfxPipelineOperator(BaseOperator):
+  template_fields = ('span', 'champion', 'plan', 'hparams')
+  ui_color = '#e8f0fe'
+
+  def __init__(self, *, span, champion=None, plan=None, hparams=None,
+               settings_overrides: dict | None = None, **kwargs):
+    """span: extract's manifest; champion: the registry record or {}; plan: plan_run's
+    output (train_steps); hparams: model hyperparameters for the Trainer."""
+    super().__init__(**kwargs)
+    self.span = span
+    self.champion = champion
+    self.plan = plan
+    self.hparams = hparams
+    self.settings_overrides = settings_overrides or {}
+
+  def _settings(self):
+    from ct_platform.config import load_settings
+    return load_settings(self.settings_overrides)
+
+  def execute(self, context):
+    from ct_platform.backends import runner_for
+    from ct_platform.backends.runner import PipelineRunSpec
+    from ct_platform.run_ids import pipeline_run_id
+
+    settings = self._settings()
+    runner = runner_for(settings)
+    store = context['task_state_store']
+    record = store.get(STATE_KEY)
+    attempt = 1
+    if record:
+      state = runner.get_state(record['run_id'])
+      self.log.info('recorded pipeline run %s (attempt %s) is %s', record['run_id'],
+                    record['attempt'], state.state)
+      if state.active:
+        self.log.info('reconnecting to the running pipeline run %s', record['run_id'])
+        return self._defer(runner, record, settings)
+      if state.succeeded:
+        return self._finish(context, record)
+      attempt = int(record['attempt']) + 1
+      self.log.info('previous attempt ended %s (%s): starting attempt %s', state.state,
+                    state.message, attempt)
+
+    dag_run = context['dag_run']
+    run_id = pipeline_run_id(dag_run.dag_id, dag_run.run_id, attempt)
+    champion = self.champion or None
+    steps = (self.plan or {}).get('train_steps') or settings.train_steps
+    spec = PipelineRunSpec(
+        run_id=run_id, span_uri=self.span['uri'], summary_uri=runner.summary_uri(run_id),
+        pipeline_version=os.environ.get('CT_PIPELINE_VERSION', 'dev'),
+        baseline_model_uri=champion['model_uri'] if champion else '',
+        train_args={'num_steps': int(steps)}, hparams=self.hparams or None,
+        labels={'dag_id': dag_run.dag_id})
+    record = {'run_id': run_id, 'attempt': attempt, 'summary_uri': spec.summary_uri,
+              'runner': runner.config()['kind']}
+    store.set(STATE_KEY, record)  # before submitting: a crash now loses nothing
+    runner.submit(spec)
+    self.log.info('submitted pipeline run %s (%s variant) on the %s backend: %s',
+                  run_id, 'with_baseline' if champion else 'first_run', runner.kind,
+                  runner.console_url(run_id))
+    return self._defer(runner, record, settings)
+
+  def _defer(self, runner, record, settings):
+    from ct_platform.triggers.pipeline_run import PipelineRunTrigger
+
+    deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+        minutes=settings.pipeline_timeout_minutes)
+    self.defer(trigger=PipelineRunTrigger(
+        runner_config=runner.config(), run_id=record['run_id'],
+        deadline=deadline.isoformat(), poll_interval=settings.poll_interval_seconds),
+        method_name='execute_complete')
+
+  def execute_complete(self, context, event=None):
+    store = context['task_state_store']
+    record = store.get(STATE_KEY)
+    event = event or {}
+    status = event.get('status')
+    if status != 'SUCCEEDED':
+      messages = {
+          'FAILED': 'the pipeline run failed',
+          'CANCELLED': 'the pipeline run was cancelled',
+          'PAUSED': 'the pipeline run is paused, which is not success',
+          'LOST': 'the pipeline process died without a verdict',
+          'NOT_FOUND': 'the pipeline run is unknown to the backend',
+          'TIMEOUT': 'the pipeline run timed out and was cancelled',
+          'POLL_ERROR': 'the pipeline run\'s state could not be read',
+      }
+      tail = event.get('log_tail') or ''
+      raise PipelineRunFailed(
+          f'{messages.get(status, f"unexpected state {status!r}")}: run '
+          f'{event.get("run_id")}: {event.get("message", "")}\nlog: '
+          f'{event.get("log_path", "")}' + (f'\n--- log tail ---\n{tail}' if tail else ''))
+    return self._finish(context, record)
+
+  def _finish(self, context, record):
+    from ct_platform.contracts import validate_run_summary
+
+    path = Path(record['summary_uri'])
+    if not path.exists():
+      raise PipelineRunFailed(f'pipeline run {record["run_id"]} succeeded but wrote no run '
+                              f'summary at {path}')
+    summary = validate_run_summary(json.loads(path.read_text()))
+    context['task_state_store'].delete(STATE_KEY)  # done: a clear starts a new run
+    self.log.info('pipeline run %s: %s, blessed=%s', record['run_id'], summary['status'],
+                  summary['blessing']['blessed'])
+    return {'run_id': record['run_id'], 'summary_uri': str(path), 'summary': summary}

@@ -1,0 +1,165 @@
+"""What the continuous_training DAG's tasks do, apart from Airflow glue.
+
+Each function takes plain values (and the run's Settings) and returns JSON-able
+dicts, so the DAG file stays declarative and these stay testable without a DAG run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ct_platform import run_params
+from ct_platform import window as window_lib
+from ct_platform.config import Settings
+
+
+def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Settings) -> dict:
+  """The first task: cross-Param rules, then the training window."""
+  run_params.validate_run_params(params)
+  window = window_lib.resolve_window(
+      window_end=params.get('window_end'), window_days=params.get('window_days'),
+      logical_date=logical_date, run_after=run_after,
+      default_days=settings.default_window_days)
+  return {'window': window.as_dict(), 'run_id': run_id,
+          'promotion_mode': params.get('promotion_mode', 'auto'),
+          'dry_run': bool(params.get('dry_run')),
+          'force_retrain': bool(params.get('force_retrain')),
+          'force_promote': bool(params.get('force_promote')),
+          'force_promote_reason': params.get('force_promote_reason') or '',
+          'force_reject': bool(params.get('force_reject')),
+          'force_reject_reason': params.get('force_reject_reason') or '',
+          'train_steps': params.get('train_steps'),
+          'settings': {'warehouse': settings.warehouse, 'runner': settings.runner,
+                       'registry': settings.registry, 'profile': settings.profile}}
+
+
+def window_from_plan(plan: dict) -> window_lib.TrainingWindow:
+  import datetime as dt
+  w = plan['window']
+  return window_lib.TrainingWindow(start=dt.date.fromisoformat(w['start']),
+                                   end=dt.date.fromisoformat(w['end']), source=w['source'])
+
+
+def find_champion(settings: Settings) -> dict | None:
+  from ct_platform.backends import registry_for
+  return registry_for(settings).get_alias('champion')
+
+
+def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings) -> dict:
+  from ct_platform.backends import warehouse_for
+  from ct_platform.run_ids import run_slug
+  from ct_platform.spans import span_uri_for
+
+  window = window_from_plan(plan)
+  uri = span_uri_for(settings.bucket_root, window.slug, run_slug(run_id), try_number)
+  return warehouse_for(settings).extract_span(
+      window, uri, {'airflow_run_id': run_id, 'try_number': try_number})
+
+
+def evaluate_drift(span: dict, champion: dict | None, plan: dict) -> dict:
+  """Drift has its own issue; until it lands, every run retrains (same interface)."""
+  if plan.get('force_retrain'):
+    return {'retrain': True, 'reason': 'force_retrain is set'}
+  if not champion:
+    return {'retrain': True, 'reason': 'retrain: no baseline (no champion yet)'}
+  return {'retrain': True, 'reason': 'drift evaluation not implemented yet: always retrain'}
+
+
+def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
+  from ct_platform import contracts, report
+  from ct_platform import gate as gate_lib
+
+  policy = contracts.load_policy()
+  summary = result['summary']
+  decision = gate_lib.evaluate(
+      summary, champion, policy,
+      force_promote=plan['force_promote'], force_promote_reason=plan['force_promote_reason'],
+      force_reject=plan['force_reject'], force_reject_reason=plan['force_reject_reason'])
+  out_dir = Path(result['summary_uri']).parent
+  report_path = out_dir / 'gate_report.html'
+  report_path.write_text(report.gate_report_html(
+      decision.as_dict(), summary, champion, policy,
+      title=f'Promotion gate: run {result["run_id"]}'))
+  decision_dict = dict(decision.as_dict(), report=str(report_path), run_id=result['run_id'])
+  (out_dir / 'gate_decision.json').write_text(json.dumps(decision_dict, indent=2))
+  return decision_dict
+
+
+def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Settings) -> dict:
+  """Registers the candidate as a new version and moves the champion alias to it."""
+  import os
+
+  from ct_platform.backends import registry_for
+
+  if not decision['promote']:
+    raise RuntimeError(f'refusing to promote: the gate decided {decision["outcome"]}')
+  summary = result['summary']
+  registry = registry_for(settings)
+  record = registry.register(summary['candidate_model_uri'], {
+      'run_id': result['run_id'], 'airflow_run_id': plan['run_id'],
+      'metrics': summary['metrics']['candidate'], 'span': span,
+      'window': plan['window'], 'smoke_test': summary['smoke_test'],
+      'git_sha': os.environ.get('CT_PIPELINE_VERSION', 'dev'),
+      'pipeline': summary['pipeline'], 'override': decision.get('override'),
+      # the drift baseline: the data this model was trained on
+      'drift_baseline': {'span_uri': span['uri'], 'window': plan['window']},
+  })
+  reason = (f'override {decision["override"]["kind"]}: {decision["override"]["reason"]}'
+            if decision.get('override') else 'passed the promotion gate')
+  registry.set_alias(record['version'], 'champion', reason=reason)
+  return {'version': record['version'], 'model_uri': record['model_uri'],
+          'model_name': settings.model_name}
+
+
+def rollback(version, settings: Settings) -> dict:
+  """Moves the champion alias to an existing version whose smoke test passed."""
+  from ct_platform.backends import registry_for
+
+  registry = registry_for(settings)
+  record = registry.get_version(int(version))
+  smoke = record.get('smoke_test') or {}
+  if not smoke.get('passed'):
+    raise ValueError(f'version: {version} did not pass its smoke test '
+                     f'({smoke.get("message", "no result")}); refusing to make it champion')
+  registry.set_alias(int(version), 'champion', reason=f'rollback to version {version}')
+  return {'version': int(version), 'model_uri': record['model_uri']}
+
+
+def run_report(plan, span, drift, result, decision, promotion, champion) -> str:
+  """The readable end-of-run summary (the log, and `make run`'s last words)."""
+  lines = ['', '=' * 72, f'continuous_training {plan["run_id"]}' if plan else 'run', '=' * 72]
+  if plan:
+    w = plan['window']
+    lines.append(f'window     {w["start"]} .. {w["end"]} ({w["days"]} days, end from '
+                 f'{w["source"]})')
+  if span:
+    lines.append(f'span       {span["rows"]} rows at {span["uri"]}')
+    if not span['rows']:
+      lines.append('verdict    window empty: nothing to train on; the run ended here')
+  if drift:
+    lines.append(f'drift      retrain={drift["retrain"]}: {drift["reason"]}')
+  if result:
+    s = result['summary']
+    lines.append(f'pipeline   run {result["run_id"]}: {s["status"]}, blessed='
+                 f'{s["blessing"]["blessed"]}, smoke test '
+                 f'{"passed" if (s["smoke_test"] or {}).get("passed") else "not passed"}')
+    cand = (s['metrics']['candidate'] or {}).get('overall', {})
+    base = (s['metrics']['baseline'] or {}).get('overall', {})
+    for name in sorted(cand):
+      lines.append(f'  {name:<18} candidate {cand[name]:.4f}   champion '
+                   + (f'{base[name]:.4f}' if name in base else '-'))
+  if decision:
+    lines.append(f'decision   {decision["outcome"].upper()}'
+                 + (f' (override: {decision["override"]["kind"]})'
+                    if decision.get('override') else ''))
+    for r in decision['reasons']:
+      lines.append(f'  - {r}')
+    lines.append(f'report     {decision["report"]}')
+  if promotion:
+    lines.append(f'champion   version {promotion["version"]} at {promotion["model_uri"]}')
+  elif champion:
+    lines.append(f'champion   unchanged: version {champion["version"]} at '
+                 f'{champion["model_uri"]}')
+  lines.append('=' * 72)
+  return '\n'.join(lines)

@@ -1,0 +1,83 @@
+"""PipelineRunTrigger: waits for one pipeline run without holding a worker slot.
+
+Polls the backend's get_state (the backend is rebuilt from its serialized config, so
+the trigger runs on any triggerer), and yields exactly one event:
+    {'status': SUCCEEDED | FAILED | CANCELLED | PAUSED | LOST | NOT_FOUND | TIMEOUT,
+     'run_id', 'message', 'log_path', 'log_tail'}
+- its own deadline: past it, the trigger cancels the run and yields TIMEOUT
+  (Airflow's defer timeout does not call on_kill, so the trigger enforces it);
+- on_kill (a user marked the task failed/success or cleared it while deferred)
+  cancels the run; cleanup (triggerer restart, normal exit) leaves it running;
+- errors while polling are retried with backoff for up to max_poll_error_seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+log = logging.getLogger(__name__)
+
+
+class PipelineRunTrigger(BaseTrigger):
+  def __init__(self, runner_config: dict, run_id: str, deadline: str,
+               poll_interval: float = 10.0, max_poll_error_seconds: float = 300.0):
+    super().__init__()
+    self.runner_config = runner_config
+    self.run_id = run_id
+    self.deadline = deadline  # ISO 8601, UTC
+    self.poll_interval = poll_interval
+    self.max_poll_error_seconds = max_poll_error_seconds
+
+  def serialize(self):
+    return ('ct_platform.triggers.pipeline_run.PipelineRunTrigger', {
+        'runner_config': self.runner_config, 'run_id': self.run_id,
+        'deadline': self.deadline, 'poll_interval': self.poll_interval,
+        'max_poll_error_seconds': self.max_poll_error_seconds})
+
+  def _runner(self):
+    from ct_platform.backends import runner_from_config
+    return runner_from_config(self.runner_config)
+
+  async def run(self):
+    runner = self._runner()
+    deadline = dt.datetime.fromisoformat(self.deadline)
+    first_error_at = None
+    backoff = self.poll_interval
+    while True:
+      if dt.datetime.now(dt.timezone.utc) >= deadline:
+        await asyncio.to_thread(runner.cancel, self.run_id,
+                                f'deadline {self.deadline} passed')
+        yield TriggerEvent({'status': 'TIMEOUT', 'run_id': self.run_id,
+                            'message': f'the pipeline run did not finish by {self.deadline}; '
+                                       f'it was cancelled', 'log_path': '', 'log_tail': ''})
+        return
+      try:
+        state = await asyncio.to_thread(runner.get_state, self.run_id)
+        first_error_at, backoff = None, self.poll_interval
+      except Exception as e:  # transient backend errors: retry with backoff, bounded
+        now = asyncio.get_running_loop().time()
+        first_error_at = first_error_at or now
+        if now - first_error_at > self.max_poll_error_seconds:
+          yield TriggerEvent({'status': 'POLL_ERROR', 'run_id': self.run_id,
+                              'message': f'polling failed for {now - first_error_at:.0f} s: '
+                                         f'{type(e).__name__}: {e}',
+                              'log_path': '', 'log_tail': ''})
+          return
+        log.warning('polling %s failed (%s); retrying in %.0f s', self.run_id, e, backoff)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 300)
+        continue
+      if not state.active:
+        yield TriggerEvent(dict(state.as_dict(), status=state.state, run_id=self.run_id))
+        return
+      await asyncio.sleep(self.poll_interval)
+
+  async def on_kill(self):
+    """A user acted on the deferred task: the pipeline run must not go on alone."""
+    runner = self._runner()
+    await asyncio.to_thread(runner.cancel, self.run_id,
+                            'the Airflow task was marked failed/success or cleared')
