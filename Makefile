@@ -19,7 +19,7 @@ PIPELINE_VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo de
 IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
-.PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test \
+.PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
         test-pipeline test-orchestration lint compile bench-pipeline clean
 
 help:  ## list the targets
@@ -41,7 +41,23 @@ lock:  ## re-resolve both lock files from requirements-local.in and pipeline/req
 schema: env-pipeline  ## bootstrap pipeline/schema/schema.pbtxt with SchemaGen + curation (review the diff)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --span-uri $(TFX_SAMPLE)
 
-run: envs run-pipeline  ## the main job (for now: the pipeline on the whole shipped sample)
+RUN_DATE ?= 2017-01-01
+RUN_CONF ?= {}
+run: envs warehouse  ## the main job: the continuous_training DAG end to end on the shipped sample
+	@echo "== airflow dags test continuous_training $(RUN_DATE) (log: $(CT_LOCAL_DIR)/make-run.log)"
+	@rm -f $(CT_LOCAL_DIR)/last_run_summary.txt
+	@scripts/airflow-local dags test continuous_training $(RUN_DATE) -c '$(RUN_CONF)' \
+	  > $(CT_LOCAL_DIR)/make-run.log 2>&1 & pid=$$!; \
+	  $(PY) scripts/follow_run.py $(CT_LOCAL_DIR)/make-run.log $$pid; wait $$pid; rc=$$?; \
+	  cat $(CT_LOCAL_DIR)/last_run_summary.txt 2>/dev/null || tail -40 $(CT_LOCAL_DIR)/make-run.log; \
+	  echo "full log: $(CT_LOCAL_DIR)/make-run.log"; exit $$rc
+
+warehouse: env-orchestration env-pipeline  ## seed the local DuckDB warehouse (no-op when seeded)
+	@mkdir -p $(CT_LOCAL_DIR)
+	@PYTHONPATH=plugins $(PY) -m ct_platform.seed --csv $(TFX_SAMPLE)/data.csv
+
+airflow: envs warehouse  ## airflow standalone with this project's DAGs and the local profile (UI on :8080)
+	scripts/airflow-local standalone
 
 run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRAIN_STEPS=1000)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.local_runner --span-uri $(TFX_SAMPLE) \

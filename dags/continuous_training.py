@@ -193,6 +193,7 @@ with DAG(
                             pulled['run_pipeline'], pulled['promotion_gate'],
                             pulled['promote'], pulled['find_champion'])
     print(text)
+    tasks.save_run_summary_text(text, _settings())
     return text
 
   plan = plan_run()

@@ -162,9 +162,11 @@ def _metric_checks(summary, champion, policy, check):
           continue
         if b - c > spec['max_regression']:
           value = entry['slice'][spec['feature']]
-          worst.append(f'{spec["feature"]}={value}: {m["name"]} {c:.4f} vs champion '
-                       f'{b:.4f} ({c - b:+.4f}, n={int(count)})')
-    check(f'slices:{spec["feature"]}', not worst,
-          '; '.join(worst) if worst else
-          f'no {spec["feature"]} slice regresses beyond {spec["max_regression"]}',
-          hard=False)
+          worst.append((c - b, f'{spec["feature"]}={value}: {m["name"]} {c:.4f} vs '
+                                   f'champion {b:.4f} ({c - b:+.4f}, n={int(count)})'))
+    worst.sort(key=lambda item: item[0])
+    detail = (f'no {spec["feature"]} slice regresses beyond {spec["max_regression"]}'
+              if not worst else
+              f'{len(worst)} {spec["feature"]} slice metrics regress beyond '
+              f'{spec["max_regression"]}; worst: ' + '; '.join(w[1] for w in worst[:3]))
+    check(f'slices:{spec["feature"]}', not worst, detail, hard=False)

@@ -163,3 +163,11 @@ def run_report(plan, span, drift, result, decision, promotion, champion) -> str:
                  f'{champion["model_uri"]}')
   lines.append('=' * 72)
   return '\n'.join(lines)
+
+
+def save_run_summary_text(text: str, settings: Settings) -> None:
+  """Locally, the last run's summary also goes to <local_dir>/last_run_summary.txt."""
+  if settings.profile == 'local':
+    path = settings.local('last_run_summary.txt')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + '\n')

@@ -1,0 +1,65 @@
+"""A stand-in for the TFX local runner, for the orchestration tests (seconds, not minutes).
+
+Takes the local runner's arguments, writes the same outputs (a TFX-layout model folder
+and a run summary that passes the schema), and behaves as FAKE_PIPELINE_MODE says:
+  succeed (default)   sleep FAKE_PIPELINE_SECONDS, then write a blessed summary
+  reject              a summary whose candidate is worse than the champion
+  fail                exit 3 after printing an error
+  fail-first-attempt  fail when the run id is attempt 1 (-a1-), else succeed
+  hang                sleep for an hour (to be killed or cancelled)
+Every start appends a line to <FAKE_PIPELINE_COUNTER> (one process per submit).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / 'plugins' / 'data'
+
+
+def main():
+  p = argparse.ArgumentParser()
+  for flag in ('--span-uri', '--output-dir', '--summary-uri', '--run-id',
+               '--pipeline-version', '--baseline-model-uri', '--hparams'):
+    p.add_argument(flag, default='')
+  p.add_argument('--train-steps', type=int, default=1000)
+  args = p.parse_args()
+  counter = os.environ.get('FAKE_PIPELINE_COUNTER')
+  if counter:
+    with open(counter, 'a') as f:
+      f.write(f'{args.run_id} {os.getpid()}\n')
+  mode = os.environ.get('FAKE_PIPELINE_MODE', 'succeed')
+  if mode == 'fail-first-attempt':
+    mode = 'fail' if '-a1-' in args.run_id else 'succeed'
+  print(f'fake pipeline {args.run_id}: mode {mode}', flush=True)
+  if mode == 'hang':
+    time.sleep(3600)
+  time.sleep(float(os.environ.get('FAKE_PIPELINE_SECONDS', '1')))
+  if mode == 'fail':
+    print('Traceback (most recent call last):\nValueError: the fake pipeline failed on '
+          'purpose', flush=True)
+    return 3
+  model = Path(args.output_dir) / 'pipeline_root' / 'Trainer' / 'model' / '1'
+  (model / 'Format-Serving').mkdir(parents=True, exist_ok=True)
+  (model / 'Format-Serving' / 'saved_model.pb').write_bytes(b'fake model ' +
+                                                          args.run_id.encode())
+  name = 'rejected' if mode == 'reject' else 'blessed'
+  summary = json.loads((DATA / f'run_summary_{name}.json').read_text())
+  summary.update(run_id=args.run_id, candidate_model_uri=str(model),
+                 baseline_model_uri=args.baseline_model_uri or None)
+  summary['span']['uri'] = args.span_uri
+  summary['pipeline']['variant'] = 'with_baseline' if args.baseline_model_uri else 'first_run'
+  if not args.baseline_model_uri:
+    summary['metrics']['baseline'] = None
+    summary['blessing'] = {'evaluated': True, 'blessed': True, 'reasons': []}
+  elif mode != 'reject':
+    summary['metrics']['baseline'] = summary['metrics']['candidate']
+  Path(args.summary_uri).write_text(json.dumps(summary, indent=2))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

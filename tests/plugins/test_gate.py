@@ -1,0 +1,128 @@
+"""The promotion gate as a table of cases, on real run summaries (tests/plugins/data)."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from ct_platform import contracts
+from ct_platform.gate import GateError, evaluate
+
+DATA = Path(__file__).parent / 'data'
+POLICY = contracts.load_policy()
+
+
+def summary(name):
+  return json.loads((DATA / f'run_summary_{name}.json').read_text())
+
+
+def champion_for(s):
+  return {'version': 3, 'model_uri': s['baseline_model_uri']}
+
+
+def beating_champion():
+  """The rejected run's champion side as candidate: better than its own champion."""
+  s = summary('rejected')
+  s['metrics']['candidate'], s['metrics']['baseline'] = (s['metrics']['baseline'],
+                                                         s['metrics']['candidate'])
+  s['blessing'] = {'evaluated': True, 'blessed': True, 'reasons': []}
+  return s
+
+
+def failed(decision):
+  return {c.name for c in decision.checks if not c.passed}
+
+
+def test_first_run_blessed_promotes():
+  d = evaluate(summary('blessed'), None, POLICY)
+  assert d.promote and d.reasons == [] and d.override is None
+
+
+def test_better_than_champion_promotes():
+  s = beating_champion()
+  d = evaluate(s, champion_for(s), POLICY)
+  assert d.promote, d.reasons
+
+
+def test_worse_than_champion_is_rejected_with_reasons():
+  s = summary('rejected')
+  d = evaluate(s, champion_for(s), POLICY)
+  assert not d.promote
+  assert {'blessed', 'auc_vs_champion', 'auc>=lower_bound'} <= failed(d)
+  assert any('auc' in r and 'champion' in r for r in d.reasons)
+
+
+def test_slice_regression_alone_rejects():
+  s = beating_champion()
+  # one payment_type slice drops well beyond its tolerance; overall is unchanged
+  cand = s['metrics']['candidate']['slices']
+  entry = next(e for e in cand if e['slice'] == {'payment_type': 'Cash'})
+  entry['metrics']['binary_accuracy'] -= 0.2
+  d = evaluate(s, champion_for(s), POLICY)
+  assert not d.promote and failed(d) == {'slices:payment_type'}
+
+
+def test_small_slices_are_ignored():
+  s = beating_champion()
+  entry = next(e for e in s['metrics']['candidate']['slices']
+               if e['metrics']['example_count'] < 30)
+  entry['metrics']['auc'] = 0.0
+  assert evaluate(s, champion_for(s), POLICY).promote
+
+
+@pytest.mark.parametrize('mutate, hard_check', [
+    (lambda s: s['smoke_test'].update(passed=False, message='NaN predictions'), 'smoke_test'),
+    (lambda s: s['data_validation'].update(anomaly_count=1, anomalies=[{
+        'split': 'eval', 'feature': 'fare', 'short_description': 'Unexpected data type',
+        'description': 'x', 'types': ['UNKNOWN_TYPE']}]), 'data_validation'),
+    (lambda s: s.update(baseline_model_uri='/somewhere/else'), 'baseline_is_champion'),
+])
+def test_force_promote_never_overrides_hard_checks(mutate, hard_check):
+  s = beating_champion()
+  champion = champion_for(s)
+  mutate(s)
+  d = evaluate(s, champion, POLICY, force_promote=True,
+               force_promote_reason='the owner accepts the risk')
+  assert not d.promote and hard_check in failed(d)
+  assert any('force_promote ignored' in r for r in d.reasons)
+
+
+def test_force_promote_overrides_metric_checks_and_is_recorded():
+  s = summary('rejected')
+  d = evaluate(s, champion_for(s), POLICY, force_promote=True,
+               force_promote_reason='known label shift, approved by owner')
+  assert d.promote
+  assert d.override['kind'] == 'force_promote'
+  assert 'blessed' in d.override['overridden']
+  assert d.reasons  # the overridden failures stay on record
+
+
+def test_force_reject_always_holds():
+  s = beating_champion()
+  d = evaluate(s, champion_for(s), POLICY, force_reject=True,
+               force_reject_reason='incident 42 freeze')
+  assert not d.promote and d.reasons[0] == 'force_reject: incident 42 freeze'
+
+
+def test_stopped_run_is_rejected():
+  d = evaluate(summary('stopped'), None, POLICY)
+  assert not d.promote and 'data_validation' in failed(d)
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda s: s.pop('smoke_test'), "'smoke_test' is a required property"),
+    (lambda s: s['blessing'].update(blessed=None), 'evaluated blessing'),
+    (lambda s: s.update(thresholds=[]), 'thresholds are empty'),
+])
+def test_malformed_or_incomplete_summary_is_an_error_not_a_pass(mutate, message):
+  s = copy.deepcopy(summary('blessed'))
+  mutate(s)
+  with pytest.raises(GateError, match=message):
+    evaluate(s, None, POLICY)
+
+
+def test_champion_without_baseline_metrics_is_rejected():
+  s = summary('blessed')  # first-run variant, but a champion exists now
+  d = evaluate(s, {'version': 1, 'model_uri': '/registry/m/versions/1/model'}, POLICY)
+  assert not d.promote and 'baseline_is_champion' in failed(d)

@@ -1,0 +1,53 @@
+"""Task logic outside Airflow: rollback rules, promotion refusal, the run report."""
+
+import pytest
+
+from ct_platform import tasks
+from ct_platform.backends.local_registry import LocalModelRegistry
+from ct_platform.config import load_settings
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+  monkeypatch.setenv('CT_LOCAL_DIR', str(tmp_path))
+  return load_settings(use_variable=False)
+
+
+def _register(settings, tmp_path, name, smoke_passed):
+  model = tmp_path / name / 'Format-Serving'
+  model.mkdir(parents=True)
+  (model / 'saved_model.pb').write_bytes(b'x')
+  reg = LocalModelRegistry(settings.registry_root, settings.model_name)
+  return reg.register(str(model.parent), {'smoke_test': {'passed': smoke_passed,
+                                                         'message': 'm'}})
+
+
+def test_rollback_moves_the_alias(settings, tmp_path):
+  _register(settings, tmp_path, 'a', True)
+  _register(settings, tmp_path, 'b', True)
+  reg = LocalModelRegistry(settings.registry_root, settings.model_name)
+  reg.set_alias(2)
+  assert tasks.rollback(1, settings)['version'] == 1
+  assert reg.get_alias()['version'] == 1
+
+
+def test_rollback_refuses_a_version_that_failed_its_smoke_test(settings, tmp_path):
+  _register(settings, tmp_path, 'a', False)
+  with pytest.raises(ValueError, match='version: 1 did not pass its smoke test'):
+    tasks.rollback(1, settings)
+  with pytest.raises(Exception, match='has no version 5'):
+    tasks.rollback(5, settings)
+
+
+def test_promote_refuses_a_rejected_decision(settings):
+  with pytest.raises(RuntimeError, match='refusing to promote'):
+    tasks.promote({'promote': False, 'outcome': 'reject'}, {}, {}, {}, settings)
+
+
+def test_plan_run_rejects_bad_params(settings):
+  with pytest.raises(ValueError, match='force_reject_reason'):
+    tasks.plan_run({'force_reject': True}, None, None, 'r', settings)
+  plan = tasks.plan_run({'window_end': '2016-01-01', 'window_days': 10}, None, None, 'r',
+                        settings)
+  assert plan['window'] == {'start': '2015-12-22', 'end': '2016-01-01', 'days': 10,
+                            'source': 'param'}
