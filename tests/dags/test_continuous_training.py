@@ -1,0 +1,126 @@
+"""continuous_training under `airflow dags test`, with a stand-in pipeline process.
+
+The DAG, the operator, the trigger, the local runner, the warehouse, the gate and the
+registry are all real; only the TFX run is swapped for tests/fake_pipeline.py so
+these take seconds. tests/dags/test_real_pipeline.py runs the real one.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO, task_states
+
+ALIAS = ('registry', 'chicago-taxi-tipper', 'aliases', 'champion.json')
+
+
+def notifications(local_dir):
+  path = local_dir / 'notifications.jsonl'
+  return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, local_dir,
+                                                                fake_pipeline_env):
+  airflow_env.seed(local_dir)
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'window_end': '2016-01-01', 'window_days': 90},
+                            **fake_pipeline_env)
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['promote'] == 'success' and states['request_approval'] == 'skipped'
+  alias = local_dir.joinpath(*ALIAS)
+  pointer = json.loads(alias.read_text())
+  assert pointer['version'] == 1
+  version_dir = local_dir / 'registry' / 'chicago-taxi-tipper' / 'versions' / '1'
+  meta = json.loads((version_dir / 'metadata.json').read_text())
+  assert meta['smoke_test']['passed'] and meta['window']['end'] == '2016-01-01'
+  assert meta['drift_baseline']['span_uri'] == meta['span']['uri']
+  assert (version_dir / 'model' / 'Format-Serving' / 'saved_model.pb').exists()
+  assert [n['event'] for n in notifications(local_dir)] == ['champion_promoted']
+  report = Path(json.loads((next((local_dir / 'pipeline_runs').iterdir()) /
+                            'gate_decision.json').read_text())['report'])
+  assert '<h2 style="color:#188038">PROMOTE</h2>' in report.read_text()
+
+  before = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'window_end': '2016-01-01', 'window_days': 90},
+                            **dict(fake_pipeline_env, FAKE_PIPELINE_MODE='reject'))
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['promotion_gate'] == 'success' and states['promote'] == 'skipped'
+  after = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
+  assert after == before  # alias and files untouched
+  rejected = [n for n in notifications(local_dir) if n['event'] == 'candidate_rejected']
+  assert rejected and 'auc' in rejected[0]['message']
+  # the second run was evaluated against the champion: the first-run variant was not used
+  runs = sorted((local_dir / 'pipeline_runs').iterdir(), key=lambda p: p.stat().st_mtime)
+  request = json.loads((runs[-1] / 'request.json').read_text())
+  assert request['spec']['baseline_model_uri'] == str(version_dir / 'model')
+  summary_text = (local_dir / 'last_run_summary.txt').read_text()
+  assert 'decision   REJECT' in summary_text and 'champion   unchanged: version 1' in summary_text
+
+
+def test_an_empty_window_ends_cleanly_with_the_reason(airflow_env, local_dir,
+                                                     fake_pipeline_env):
+  airflow_env.seed(local_dir)
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'window_end': '2010-01-01', 'window_days': 30},
+                            **fake_pipeline_env)
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['extract_span'] == 'success'
+  assert states['run_pipeline'] == 'skipped' and states['summarize'] == 'success'
+  assert not (local_dir / 'pipeline_runs').exists()
+  events = notifications(local_dir)
+  assert [e['event'] for e in events] == ['window_empty']
+  assert 'no rows' in events[0]['message']
+  assert 'window empty' in (local_dir / 'last_run_summary.txt').read_text()
+
+
+def test_a_rule_across_params_fails_the_first_task_naming_the_field(airflow_env, local_dir,
+                                                                   fake_pipeline_env):
+  airflow_env.seed(local_dir)
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'force_promote': True, 'window_end': '2016-01-01'},
+                            **fake_pipeline_env)
+  assert rc != 0
+  assert 'force_promote_reason: force_promote needs a reason' in log
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['plan_run'] == 'failed' and states['extract_span'] == 'upstream_failed'
+
+
+def test_params_schema_rejects_bad_values_before_any_task(airflow_env, local_dir):
+  for conf, field in [({'window_days': 0}, 'window_days'),
+                      ({'window_end': '2016-02-30'}, 'window_end'),
+                      ({'promotion_mode': 'sometimes'}, 'promotion_mode')]:
+    rc, log = airflow_env.run('continuous_training', local_dir, conf)
+    assert rc != 0 and 'Invalid input for param' in log and field in log, log[-2000:]
+
+
+def _manual_run(airflow_env, local_dir, fake_pipeline_env, choice):
+  airflow_env.seed(local_dir)
+  proc = airflow_env.start('continuous_training', local_dir,
+                           {'window_end': '2016-01-01', 'window_days': 90,
+                            'promotion_mode': 'manual'}, **fake_pipeline_env)
+  responder = subprocess.run(
+      [sys.executable, str(REPO / 'tests' / 'dags' / 'hitl_respond.py'),
+       'continuous_training', 'request_approval', choice, '300'],
+      env=airflow_env.env(local_dir), capture_output=True, text=True, timeout=400)
+  proc.wait(timeout=300)
+  log = (local_dir / 'dags-test-continuous_training.log').read_text()
+  assert 'RESPONDED' in responder.stdout, responder.stdout + responder.stderr[-2000:]
+  assert proc.returncode == 0, log[-4000:]
+  return task_states(airflow_env, local_dir, 'continuous_training', log)
+
+
+def test_manual_mode_approved(airflow_env, local_dir, fake_pipeline_env):
+  states = _manual_run(airflow_env, local_dir, fake_pipeline_env, 'Approve')
+  assert states['request_approval'] == 'success' and states['promote'] == 'success'
+  assert json.loads(local_dir.joinpath(*ALIAS).read_text())['version'] == 1
+
+
+def test_manual_mode_rejected(airflow_env, local_dir, fake_pipeline_env):
+  states = _manual_run(airflow_env, local_dir, fake_pipeline_env, 'Reject')
+  assert states['request_approval'] == 'success' and states['promote'] == 'skipped'
+  assert not local_dir.joinpath(*ALIAS).exists()
