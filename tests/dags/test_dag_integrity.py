@@ -1,0 +1,96 @@
+"""Integrity of every DAG file in dags/: loads, shape, Params, parse-time hygiene."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILES = sorted((REPO / 'dags').glob('*.py'))
+HEAVY = ['tensorflow', 'tfx', 'apache_beam', 'pandas', 'google.cloud.aiplatform', 'kfp',
+         'duckdb', 'sqlglot']
+
+
+@pytest.fixture(scope='module')
+def dagbag(tmp_path_factory):
+  os.environ.setdefault('AIRFLOW_HOME', str(tmp_path_factory.mktemp('af')))
+  sys.path.insert(0, str(REPO / 'plugins'))
+  from airflow.dag_processing.dagbag import DagBag
+  return DagBag(str(REPO / 'dags'))
+
+
+def test_every_file_imports_without_errors(dagbag):
+  assert dagbag.import_errors == {}
+  assert set(dagbag.dags) == {'continuous_training', 'rollback_model'}
+  assert {Path(d.fileloc).name for d in dagbag.dags.values()} == {f.name for f in DAG_FILES}
+
+
+@pytest.mark.parametrize('dag_id', ['continuous_training', 'rollback_model'])
+def test_dag_shape(dagbag, dag_id):
+  dag = dagbag.dags[dag_id]
+  assert dag.tags and dag.doc_md and dag.description
+  assert dag.max_active_runs == 1 and dag.catchup is False
+  assert dag.start_date == dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc)  # static
+  for t in dag.tasks:
+    assert t.owner == 'ml-platform', t.task_id
+    assert t.execution_timeout is not None, t.task_id
+  dag.topological_sort()  # raises on a cycle
+  for name, param in dag.params.items():
+    jsonschema.Draft7Validator.check_schema(param.schema)  # a valid JSON schema
+    param.resolve(param.value)  # its default passes its own schema
+
+
+def test_service_calling_steps_retry_with_backoff(dagbag):
+  dag = dagbag.dags['continuous_training']
+  for task_id in ('find_champion', 'extract_span', 'run_pipeline'):
+    t = dag.get_task(task_id)
+    assert t.retries >= 2 and t.retry_exponential_backoff, task_id
+  # decisions and promotion never re-run on their own
+  for task_id in ('plan_run', 'promotion_gate', 'promote', 'request_approval'):
+    assert dag.get_task(task_id).retries == 0, task_id
+
+
+def test_schedule_is_cron_or_the_source_asset(dagbag):
+  dag = dagbag.dags['continuous_training']
+  schedule = dag.timetable
+  assert schedule.timetable.expression == '0 6 * * *'
+  assert "name='chicago_taxi_trips.taxi_trips'" in repr(schedule.asset_condition)
+  assert dagbag.dags['rollback_model'].schedule is None
+  promote = dag.get_task('promote')
+  assert [o.name for o in promote.outlets] == ['chicago-taxi-tipper.champion']
+
+
+PARSE_CHECK = r'''
+import importlib.util, json, sys, time
+sys.path.insert(0, sys.argv[2])
+import airflow.sdk
+from airflow.sdk import Variable, Connection
+def refuse(*a, **k):
+    raise RuntimeError('Variable/Connection read at parse time')
+Variable.get = refuse
+Connection.get = refuse
+before = set(sys.modules)
+spec = importlib.util.spec_from_file_location('dagfile', sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+started = time.perf_counter()
+spec.loader.exec_module(module)
+print(json.dumps({'heavy': sorted(m for m in set(sys.modules) - before
+                                  if any(m == h or m.startswith(h + '.') for h in sys.argv[3:])),
+                  'seconds': time.perf_counter() - started}))
+'''
+
+
+@pytest.mark.parametrize('dag_file', DAG_FILES, ids=lambda p: p.name)
+def test_parse_loads_nothing_heavy_and_reads_no_variables(dag_file, tmp_path):
+  proc = subprocess.run([sys.executable, '-c', PARSE_CHECK, str(dag_file),
+                         str(REPO / 'plugins'), *HEAVY],
+                        capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, AIRFLOW_HOME=str(tmp_path)))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert result['heavy'] == []

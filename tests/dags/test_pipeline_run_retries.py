@@ -1,0 +1,80 @@
+"""Crash safety of RunTfxPipelineOperator under `airflow dags test` (which runs retries
+and keeps task_state_store across them), with the real local runner and a stand-in
+pipeline process."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from conftest import task_states
+
+
+def starts(fake_pipeline_env):
+  path = fake_pipeline_env['FAKE_PIPELINE_COUNTER']
+  return open(path).read().splitlines() if os.path.exists(path) else []
+
+
+def state_store_rows(env):
+  con = sqlite3.connect(env.home / 'airflow.db')
+  try:
+    return con.execute("SELECT key, value FROM task_state_store WHERE task_id = "
+                       "'run_pipeline'").fetchall()
+  finally:
+    con.close()
+
+
+def test_a_retry_reconnects_to_the_running_pipeline(fixture_airflow_env, local_dir,
+                                                    fake_pipeline_env):
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_SECONDS='8')
+  rc, log = fixture_airflow_env.run('ct_crash_after_submit', local_dir, **env)
+  assert rc == 0, log[-4000:]
+  assert 'simulated worker crash right after submitting' in log
+  assert 'reconnecting to the running pipeline run' in log
+  assert len(starts(env)) == 1  # one pipeline process, not two
+  assert len(list((local_dir / 'pipeline_runs').iterdir())) == 1
+  assert task_states(fixture_airflow_env, local_dir, 'ct_crash_after_submit',
+                     log)['run_pipeline'] == 'success'
+  assert state_store_rows(fixture_airflow_env) == []  # dropped on success
+
+
+def test_a_retry_after_the_run_succeeded_returns_at_once(fixture_airflow_env, local_dir,
+                                                         fake_pipeline_env):
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_SECONDS='0', CRASH_AFTER_RUN_FINISHED='1')
+  rc, log = fixture_airflow_env.run('ct_crash_after_submit', local_dir, **env)
+  assert rc == 0, log[-4000:]
+  assert 'is SUCCEEDED' in log and 'reconnecting' not in log  # no second wait
+  assert len(starts(env)) == 1  # no second submit
+
+
+def test_a_retry_after_a_failed_run_starts_attempt_2(fixture_airflow_env, local_dir,
+                                                     fake_pipeline_env):
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='fail-first-attempt')
+  rc, log = fixture_airflow_env.run('ct_retry_after_failed_run', local_dir, **env)
+  assert rc == 0, log[-4000:]
+  runs = [line.split()[0] for line in starts(env)]
+  assert len(runs) == 2 and '-a1-' in runs[0] and '-a2-' in runs[1]
+  assert 'the pipeline run failed' in log and 'fake pipeline failed on purpose' in log
+  assert 'starting attempt 2' in log
+
+
+def test_a_killed_pipeline_process_fails_the_await_clearly(fixture_airflow_env, local_dir,
+                                                          fake_pipeline_env):
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='hang', CT_HEARTBEAT_STALE_SECONDS='4')
+  proc = fixture_airflow_env.start('ct_no_retry', local_dir, **env)
+  deadline = time.monotonic() + 120
+  while not starts(env) and time.monotonic() < deadline:
+    time.sleep(0.5)
+  assert starts(env), 'the pipeline never started'
+  runs_dir = local_dir / 'pipeline_runs'
+  run_dir = next(runs_dir.iterdir())
+  pids = subprocess.run(['pgrep', '-f', str(run_dir)], capture_output=True,
+                        text=True).stdout.split()
+  for pid in pids:  # the supervisor and the pipeline die (a node going away)
+    os.kill(int(pid), signal.SIGKILL)
+  proc.wait(timeout=120)
+  log = (local_dir / 'dags-test-ct_no_retry.log').read_text()
+  assert proc.returncode != 0
+  assert 'the pipeline process died without a verdict' in log
+  assert 'no heartbeat for' in log and 'fake pipeline' in log  # message + log tail
