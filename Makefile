@@ -20,7 +20,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration lint compile bench-pipeline clean
+        test-pipeline test-orchestration lint compile bench-pipeline bench-parse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -75,10 +75,13 @@ lint: env-orchestration  ## ruff over everything
 test-pipeline: env-pipeline
 	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
 
-test-orchestration: env-orchestration
-	$(PY) -m pytest -q tests/plugins
+test-orchestration: env-orchestration env-pipeline
+	$(PY) -m pytest -q tests/plugins tests/dags
 
 test: envs lint test-orchestration test-pipeline  ## what CI runs: lint, then both test suites
+
+bench-parse: env-orchestration  ## each DAG file's parse time (Airflow already imported)
+	$(PY) bench/bench_parse.py 2>/dev/null
 
 bench-pipeline: env-pipeline  ## ours vs the TFX taxi template on the whole sample
 	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(TFX_SAMPLE)

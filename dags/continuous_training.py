@@ -182,6 +182,14 @@ with DAG(
   def end():
     """Where a run that does not promote ends (rejected, or a dry run)."""
 
+  @task(trigger_rule='all_done')
+  def prune_old_spans():
+    """Retention: keeps the newest spans per window; never the champion's span."""
+    from ct_platform import tasks
+    deleted = tasks.prune_spans(_settings())
+    print(f'pruned {len(deleted)} old spans')
+    return deleted
+
   @task(trigger_rule='all_done', retries=0)
   def summarize(ti=None):
     from ct_platform import tasks
@@ -212,4 +220,4 @@ with DAG(
   promoted = promote(decision, run_pipeline.output, span, plan)
   path >> [request_approval, promoted, end()]
   request_approval >> promoted
-  [promoted, decision] >> summarize()
+  [promoted, decision] >> prune_old_spans() >> summarize()

@@ -171,3 +171,16 @@ def save_run_summary_text(text: str, settings: Settings) -> None:
     path = settings.local('last_run_summary.txt')
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + '\n')
+
+
+def prune_spans(settings: Settings) -> list:
+  """The retention step: old spans go, the champion's training span always stays."""
+  from ct_platform.spans import prune_spans as prune
+
+  champion = find_champion(settings) or {}
+  protected = set()
+  if champion.get('drift_baseline', {}).get('span_uri'):
+    protected.add(champion['drift_baseline']['span_uri'])
+  if champion.get('span', {}).get('uri'):
+    protected.add(champion['span']['uri'])
+  return prune(settings.bucket_root, settings.span_retention, protected)

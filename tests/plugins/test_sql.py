@@ -90,3 +90,21 @@ def test_empty_window(warehouse, tmp_path):
   window = resolve_window(window_end='2010-01-01', window_days=30)
   manifest = warehouse.extract_span(window, str(tmp_path / 'empty'), {})
   assert manifest['rows'] == 0
+
+
+def test_prune_keeps_newest_and_the_champions_span(tmp_path):
+  import os
+  import time
+
+  from ct_platform.spans import SpanWriter, prune_spans
+  uris = []
+  for i in range(4):
+    writer = SpanWriter(str(tmp_path / 'spans' / 'w1' / f'run{i}'))
+    writer.finish({'rows': i})
+    os.utime(tmp_path / 'spans' / 'w1' / f'run{i}' / '_MANIFEST.json', (time.time() - 100 + i,) * 2)
+    uris.append(writer.root)
+  (tmp_path / 'spans' / 'w1' / 'half-written').mkdir()  # no manifest: may be in flight
+  deleted = prune_spans(str(tmp_path), keep_per_window=1, protected={str(uris[0])})
+  assert sorted(deleted) == sorted([str(uris[1]), str(uris[2])])
+  left = sorted(p.name for p in (tmp_path / 'spans' / 'w1').iterdir())
+  assert left == ['half-written', 'run0', 'run3']
