@@ -96,6 +96,8 @@ def _started_runs(runs_dir):
   text_in_numeric = write_span(runs_dir / 'span-text-in-numeric', text_rows)
   return {
       'good_span': good,
+      'tuned': Run(runs_dir / 'tuned', start_run(good, runs_dir / 'tuned', '--enable-tuning',
+                                                 '--tuning-trials', '2')),
       'first': Run(runs_dir / 'first', start_run(good, runs_dir / 'first')),
       'missing_column': Run(runs_dir / 'missing-column',
                             start_run(missing_column, runs_dir / 'missing-column')),
@@ -123,6 +125,11 @@ def second_run(first_run, good_span, runs_dir):
       good_span, runs_dir / 'second', '--baseline-model-uri', baseline,
       '--train-steps', '1',
       '--hparams', json.dumps({'hidden_units': [2], 'learning_rate': 1e-6}))).wait()
+
+
+@pytest.fixture(scope='session')
+def tuned_run(_started_runs):
+  return _started_runs['tuned'].wait()
 
 
 @pytest.fixture(scope='session')

@@ -65,3 +65,15 @@ def test_smoke_test_fails_without_examples(first_run, tmp_path):
   model = _only(first_run.pipeline_root, 'Trainer', 'model') / 'Format-Serving'
   result = run_smoke_test(str(model), str(tmp_path / 'nothing' / '*.gz'), 5)
   assert result['passed'] is False and 'no eval examples' in result['message']
+
+
+def test_tuner_feeds_the_trainer_its_best_hyperparameters(tuned_run):
+  assert tuned_run.summary['status'] == 'completed'
+  best = json.loads((_only(tuned_run.pipeline_root, 'Tuner', 'best_hyperparameters') /
+                     'best_hyperparameters.txt').read_text())['values']
+  expected = sorted(best[f'units_{i}'] for i in range(best['num_layers']))
+  model = tf.saved_model.load(
+      str(_only(tuned_run.pipeline_root, 'Trainer', 'model') / 'Format-Serving'))
+  widths = sorted(v.shape[-1] for v in model.trainable_variables
+                  if 'dense' in v.name and 'kernel' in v.name)
+  assert widths == sorted(expected + [1])  # the hidden layers the Tuner chose, + output

@@ -172,22 +172,48 @@ def _tuned(hyperparameters) -> dict:
 
 
 def tuner_fn(fn_args: tfx.components.FnArgs):
-  """Tuner entry point: a small random search over depth, width and learning rate."""
+  """Tuner entry point: a small random search over depth, width and learning rate.
+
+  keras_tuner 1.4 picks Keras 3 when it is installed (it is, beside tf-keras) and its
+  Keras `Tuner` refuses our tf_keras models. So the search runs on keras_tuner's
+  BaseTuner, its documented route for any training loop: the oracle proposes
+  hyperparameters, run_trial trains our model and reports val_auc.
+  """
   import keras_tuner  # pylint: disable=g-import-not-at-top  (only the Tuner needs it)
 
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
 
-  def build(hp):
+  def hparams_for(hp):
     num_layers = hp.Int('num_layers', 1, 3)
-    units = [hp.Choice(f'units_{i}', [16, 32, 64]) for i in range(num_layers)]
-    return build_keras_model(tf_transform_output, dict(
-        DEFAULT_HPARAMS, hidden_units=units,
-        learning_rate=hp.Choice('learning_rate', [1e-3, 3e-3, 1e-2])))
+    return dict(DEFAULT_HPARAMS,
+                hidden_units=[hp.Choice(f'units_{i}', [16, 32, 64]) for i in range(num_layers)],
+                learning_rate=hp.Choice('learning_rate', [1e-3, 3e-3, 1e-2]))
 
-  tuner = keras_tuner.RandomSearch(
-      build, max_trials=int((fn_args.custom_config or {}).get('max_trials', 4)),
+  class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
+
+    def run_trial(self, trial, x, validation_data, steps_per_epoch, validation_steps):
+      model = build_keras_model(tf_transform_output, hparams_for(trial.hyperparameters))
+      history = model.fit(x, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
+                          validation_steps=validation_steps, verbose=0)
+      return {'val_auc': float(history.history['val_auc'][-1])}
+
+    def save_model(self, trial_id, model, step=0):
+      pass  # the Trainer retrains with the best hyperparameters
+
+    def load_model(self, trial):
+      raise NotImplementedError('the Tuner outputs hyperparameters, not models')
+
+  oracle = keras_tuner.oracles.RandomSearchOracle(
       objective=keras_tuner.Objective('val_auc', 'max'),
-      directory=fn_args.working_dir, project_name='ct_tuning', seed=42)
+      max_trials=int((fn_args.custom_config or {}).get('max_trials', 4)), seed=42)
+  # declare the search space up front (BaseTuner does not build a model to find it)
+  hp = keras_tuner.HyperParameters()
+  hparams_for(hp)
+  for i in range(3):
+    hp.Choice(f'units_{i}', [16, 32, 64])
+  oracle.hyperparameters = hp
+  tuner = TfKerasSearch(oracle=oracle, directory=fn_args.working_dir,
+                        project_name='ct_tuning')
   train = input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                    DEFAULT_HPARAMS['train_batch_size'])
   evaluation = input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,

@@ -36,6 +36,7 @@ def parse_args(argv=None):
   p.add_argument('--hparams', default='{}',
                  help='JSON of model hyperparameters, e.g. {"hidden_units": [8]}')
   p.add_argument('--enable-tuning', action='store_true', help='add the KerasTuner Tuner')
+  p.add_argument('--tuning-trials', type=int, default=4, help='random-search trials')
   p.add_argument('--beam-mode', default=config.DEFAULT_BEAM_MODE,
                  choices=['in_memory', 'multi_processing', 'multi_threading'])
   p.add_argument('--beam-workers', type=int, default=0, help='0: one per core')
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
       with_baseline=bool(args.baseline_model_uri), schema_path=args.schema_path,
       pipeline_version=args.pipeline_version, eval_steps=args.eval_steps,
       hparams=args.hparams, enable_tuning=args.enable_tuning,
+      tuning_trials=args.tuning_trials,
       beam_pipeline_args=config.beam_pipeline_args(args.beam_mode, args.beam_workers),
       metadata_connection_config=tfx.orchestration.metadata
       .sqlite_metadata_connection_config(metadata_path))
