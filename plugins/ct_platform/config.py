@@ -49,6 +49,8 @@ class Settings:
   span_retention: int = 10         # spans kept per window by the prune step; 0 keeps all
   # notifications: log (always) + a file; slack/email/pubsub by connection id
   notification_file: str = ''      # default: <local_dir>/notifications.jsonl
+  notify_email_to: str = ''        # comma-separated; sent through the SMTP connection
+  notify_smtp_conn_id: str = 'smtp_default'
   # Google Cloud (the gcp profile)
   gcp_conn_id: str = 'google_cloud_default'
   impersonation_chain: str = ''

@@ -1,9 +1,10 @@
 """Notifications per event: pipeline_failed, candidate_rejected, champion_promoted,
 window_empty, approval_requested.
 
-Always to the task log and, locally, one JSON line per event in
-settings.notification_path. Slack / email / Pub/Sub are wired by configuration with
-the providers' notifiers (not built here yet).
+Always to the task log and one JSON line per event in settings.notification_path;
+by e-mail when `notify_email_to` is set (through the SMTP provider's hook and the
+Airflow Connection `notify_smtp_conn_id`). A channel that fails is logged and
+recorded, never fails the task: an e-mail outage must not undo a promotion.
 """
 
 from __future__ import annotations
@@ -28,11 +29,31 @@ def notify(event: str, message: str, settings=None, **details) -> dict:
   if settings is None:
     from ct_platform.config import load_settings
     settings = load_settings()
+  if settings.notify_email_to:
+    record['email'] = _send_email(settings, event, message, details)
   path = settings.notification_path
   path.parent.mkdir(parents=True, exist_ok=True)
   with open(path, 'a') as f:
     f.write(json.dumps(record, default=str) + '\n')
   return record
+
+
+def _send_email(settings, event, message, details) -> str:
+  import html
+
+  from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+  to = [a.strip() for a in settings.notify_email_to.split(',') if a.strip()]
+  body = (f'<p>{html.escape(message)}</p><pre>'
+          f'{html.escape(json.dumps(details, indent=2, default=str))}</pre>')
+  try:
+    with SmtpHook(smtp_conn_id=settings.notify_smtp_conn_id) as hook:
+      hook.send_email_smtp(to=to, subject=f'[continuous-training] {event}',
+                           html_content=body)
+    return 'sent'
+  except Exception as e:  # noqa: BLE001  (a notification outage never fails the run)
+    log.warning('e-mail notification %s failed: %s', event, e)
+    return f'failed: {type(e).__name__}: {e}'[:500]
 
 
 class PipelineFailedNotifier(BaseNotifier):
