@@ -71,6 +71,8 @@ class RunTfxPipelineOperator(BaseOperator):
       self.log.info('previous attempt ended %s (%s): starting attempt %s', state.state,
                     state.message, attempt)
 
+    from ct_platform.spans import read_manifest
+    read_manifest(self.span['uri'])  # nothing reads a span without its manifest
     dag_run = context['dag_run']
     run_id = pipeline_run_id(dag_run.dag_id, dag_run.run_id, attempt)
     champion = self.champion or None
