@@ -172,10 +172,11 @@ with DAG(
   def promote(decision, result, span, plan, outlet_events=None):
     from ct_platform import tasks
     from ct_platform.notify import notify
-    promoted = tasks.promote(decision, result, span, plan, _settings())
+    settings = _settings()
+    promoted = tasks.promote(decision, result, span, plan, settings)
     outlet_events[CHAMPION].extra = promoted
     notify('champion_promoted', f'champion is now version {promoted["version"]} '
-           f'({promoted["model_uri"]})', _settings(), **promoted)
+           f'({promoted["model_uri"]})', settings, **promoted)
     return promoted
 
   @task(trigger_rule='none_failed', retries=0)

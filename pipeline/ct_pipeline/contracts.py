@@ -9,8 +9,6 @@ import json
 import os
 from pathlib import Path
 
-import yaml
-
 _REPO_CONTRACTS = Path(__file__).resolve().parents[2] / 'plugins' / 'ct_platform' / 'contracts'
 _IMAGE_CONTRACTS = Path('/pipeline/contracts')
 
@@ -21,17 +19,21 @@ def contracts_dir() -> Path:
   return _REPO_CONTRACTS if _REPO_CONTRACTS.is_dir() else _IMAGE_CONTRACTS
 
 
+def _shared_module():
+  """The DAG side's contracts module (plain Python + yaml + jsonschema), loaded from the
+  same folder as the files, so both sides apply one set of policy rules."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('ct_shared_contracts',
+                                                contracts_dir() / '__init__.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def load_policy(path=None) -> dict:
-  path = Path(path) if path else contracts_dir() / 'promotion_policy.yaml'
-  policy = yaml.safe_load(path.read_text())
-  metrics = policy.get('metrics') or []
-  if not metrics:
-    raise ValueError(f'{path}: "metrics" must list at least one metric')
-  for i, m in enumerate(metrics):
-    for field in ('name', 'class_name', 'lower_bound', 'min_delta'):
-      if field not in m:
-        raise ValueError(f'{path}: metrics[{i}] lacks "{field}"')
-  return policy
+  """The promotion policy; raises ValueError naming a missing field."""
+  return _shared_module().load_policy(Path(path) if path else
+                                      contracts_dir() / 'promotion_policy.yaml')
 
 
 def load_summary_schema() -> dict:

@@ -45,7 +45,7 @@ def _as_date(value, field: str) -> dt.date:
     return value
   if isinstance(value, str):
     try:
-      return dt.date.fromisoformat(value[:10]) if len(value) >= 10 else dt.date.fromisoformat(value)
+      return dt.date.fromisoformat(value[:10])
     except ValueError:
       pass
   raise ValueError(f'{field}: {value!r} is not a date (expected YYYY-MM-DD)')

@@ -63,8 +63,9 @@ class DuckDBWarehouse:
 
     A no-op when the table already holds rows. Returns the number of rows in it.
     """
-    if self.row_count():
-      return self.row_count()
+    existing = self.row_count()
+    if existing:
+      return existing
     self.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = self.path.with_suffix('.seeding')
     if tmp.exists():
