@@ -35,7 +35,10 @@ DOC = """
 `end` = the `window_end` Param, else the run's logical date, else its `run_after`
 (Asset-triggered runs); `days` = `window_days`, else the configured default; the
 window is `[end - days, end)`. Then: **extract** the window into a new immutable span
-(manifest last) → **drift** (retrain or end) → **TFX run** on the configured backend
+(manifest last) → **drift**: histograms and value frequencies computed in the
+warehouse, compared with the champion's training data by TFDV's distances (thresholds
+in `drift_thresholds.yaml`; HTML report next to the span); no significant drift and a
+young enough champion end the run here → **TFX run** on the configured backend
 (deferred while it runs) → **promotion gate** (policy file shared with the pipeline's
 Evaluator; HTML report) → in `manual` mode a **human approval** (rejects after the
 configured timeout) → **promote**: register the candidate and move the `champion`
@@ -123,15 +126,21 @@ with DAG(
            _settings(), span=span['uri'])
     return False
 
-  @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
+  @task
   def evaluate_drift(span, champion, plan):
     from ct_platform import tasks
-    verdict = tasks.evaluate_drift(span, champion, plan)
+    verdict = tasks.evaluate_drift(span, champion, plan, _settings())
     print(f'drift verdict: retrain={verdict["retrain"]}: {verdict["reason"]}')
+    print(f'drift report: {verdict["report"]}')
+    return verdict
+
+  @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
+  def retrain_needed(verdict):
+    """No significant drift and a fresh champion: the run ends here, successfully."""
     if not verdict['retrain']:
       from ct_platform.notify import notify
-      notify('no_retrain', verdict['reason'], _settings())
-    return verdict if verdict['retrain'] else False
+      notify('no_retrain', verdict['reason'], _settings(), report=verdict['report'])
+    return verdict['retrain']
 
   @task(retries=0)
   def promotion_gate(result, champion, plan):
@@ -169,11 +178,11 @@ with DAG(
       retries=0)
 
   @task(trigger_rule='none_failed_min_one_success', outlets=[CHAMPION], retries=0)
-  def promote(decision, result, span, plan, outlet_events=None):
+  def promote(decision, result, span, plan, drift, outlet_events=None):
     from ct_platform import tasks
     from ct_platform.notify import notify
     settings = _settings()
-    promoted = tasks.promote(decision, result, span, plan, settings)
+    promoted = tasks.promote(decision, result, span, plan, settings, drift)
     outlet_events[CHAMPION].extra = promoted
     notify('champion_promoted', f'champion is now version {promoted["version"]} '
            f'({promoted["model_uri"]})', settings, **promoted)
@@ -215,10 +224,10 @@ with DAG(
       task_id='run_pipeline', span=span, champion=champion, plan=plan,
       execution_timeout=dt.timedelta(hours=4),
       on_failure_callback=PipelineFailedNotifier())
-  drift >> run_pipeline
+  retrain_needed(drift) >> run_pipeline
   decision = promotion_gate(run_pipeline.output, champion, plan)
   path = choose_path(decision, plan)
-  promoted = promote(decision, run_pipeline.output, span, plan)
+  promoted = promote(decision, run_pipeline.output, span, plan, drift)
   path >> [request_approval, promoted, end()]
   request_approval >> promoted
   [promoted, decision] >> prune_old_spans() >> summarize()

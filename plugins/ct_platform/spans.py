@@ -78,11 +78,12 @@ def prune_spans(bucket_root: str, keep_per_window: int, protected: set[str]) -> 
   deleted = []
   protected = {str(Path(p)) for p in protected}
   for window_dir in sorted((Path(bucket_root) / 'spans').glob('*')):
-    complete = [p for p in window_dir.iterdir() if (p / MANIFEST).exists()]
+    complete = [p for p in window_dir.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
     complete.sort(key=lambda p: (p / MANIFEST).stat().st_mtime, reverse=True)
     for old in complete[keep_per_window:]:
       if str(old) in protected:
         continue
       shutil.rmtree(old)
+      shutil.rmtree(str(old) + '.drift', ignore_errors=True)  # its drift outputs
       deleted.append(str(old))
   return deleted

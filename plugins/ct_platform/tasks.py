@@ -57,13 +57,59 @@ def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings) -
       window, uri, {'airflow_run_id': run_id, 'try_number': try_number})
 
 
-def evaluate_drift(span: dict, champion: dict | None, plan: dict) -> dict:
-  """Drift has its own issue; until it lands, every run retrains (same interface)."""
-  if plan.get('force_retrain'):
-    return {'retrain': True, 'reason': 'force_retrain is set'}
-  if not champion:
-    return {'retrain': True, 'reason': 'retrain: no baseline (no champion yet)'}
-  return {'retrain': True, 'reason': 'drift evaluation not implemented yet: always retrain'}
+def drift_dir_for(span_uri: str) -> Path:
+  """Drift outputs live next to their span: <span>.drift/ (the span itself is immutable)."""
+  return Path(str(span_uri).rstrip('/') + '.drift')
+
+
+def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
+  """Profiles the window in the warehouse, compares it with the champion's data, decides.
+
+  Writes profile.json (this window: the next champion's baseline), drift.json and
+  drift_report.html next to the span; returns the verdict without the per-feature table.
+  """
+  from ct_platform import drift
+  from ct_platform.backends import warehouse_for
+  from ct_platform.drift.report import drift_report_html
+
+  config = drift.load_drift_config()
+  warehouse = warehouse_for(settings)
+  new = warehouse.profile(window_from_plan(plan), config)
+  baseline, baseline_source = None, None
+  if champion:
+    recorded = champion.get('drift_baseline') or {}
+    baseline, baseline_source = recorded.get('profile'), 'recorded with the champion'
+    if baseline is None and champion.get('window'):
+      # a champion registered before profiles were recorded: profile its window again
+      import datetime as dt
+
+      w = champion['window']
+      baseline = warehouse.profile(window_lib.TrainingWindow(
+          start=dt.date.fromisoformat(w['start']), end=dt.date.fromisoformat(w['end']),
+          source=w.get('source', 'champion')), config)
+      baseline_source = f'recomputed from the champion\'s window {w["start"]}..{w["end"]}'
+  verdict = drift.evaluate(
+      baseline, new, config, window_end=plan['window']['end'],
+      champion_window_end=(champion or {}).get('window', {}).get('end'),
+      force_retrain=plan.get('force_retrain', False))
+  if plan.get('force_retrain') and baseline is None:
+    verdict['reasons'].insert(0, 'force_retrain is set')
+    verdict['reason'] = 'retrain: ' + '; '.join(verdict['reasons'])
+  out = drift_dir_for(span['uri'])
+  out.mkdir(parents=True, exist_ok=True)
+  (out / 'profile.json').write_text(json.dumps(new, indent=1, sort_keys=True))
+  record = dict(verdict, window=plan['window'], baseline_source=baseline_source,
+                champion_version=(champion or {}).get('version'),
+                baseline_window=(baseline or {}).get('window'), thresholds=config.path)
+  (out / 'drift.json').write_text(json.dumps(record, indent=1, sort_keys=True))
+  (out / 'drift_report.html').write_text(drift_report_html(
+      verdict, baseline, new, title=f'Drift: window {plan["window"]["start"]}..'
+      f'{plan["window"]["end"]} vs champion '
+      f'{"v" + str(champion["version"]) if champion else "(none)"}'))
+  summary = {k: verdict[k] for k in ('retrain', 'reason', 'reasons', 'drifted_features',
+                                     'champion_age_days')}
+  return dict(summary, report=str(out / 'drift_report.html'), json=str(out / 'drift.json'),
+              profile_uri=str(out / 'profile.json'))
 
 
 def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
@@ -86,7 +132,8 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
   return decision_dict
 
 
-def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Settings) -> dict:
+def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Settings,
+            drift: dict | None = None) -> dict:
   """Registers the candidate as a new version and moves the champion alias to it."""
   import os
 
@@ -95,6 +142,9 @@ def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Sett
   if not decision['promote']:
     raise RuntimeError(f'refusing to promote: the gate decided {decision["outcome"]}')
   summary = result['summary']
+  profile = None
+  if drift and drift.get('profile_uri') and Path(drift['profile_uri']).exists():
+    profile = json.loads(Path(drift['profile_uri']).read_text())
   registry = registry_for(settings)
   record = registry.register(summary['candidate_model_uri'], {
       'run_id': result['run_id'], 'airflow_run_id': plan['run_id'],
@@ -103,7 +153,8 @@ def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Sett
       'git_sha': os.environ.get('CT_PIPELINE_VERSION', 'dev'),
       'pipeline': summary['pipeline'], 'override': decision.get('override'),
       # the drift baseline: the data this model was trained on
-      'drift_baseline': {'span_uri': span['uri'], 'window': plan['window']},
+      'drift_baseline': {'span_uri': span['uri'], 'window': plan['window'],
+                         'profile': profile},
   })
   reason = (f'override {decision["override"]["kind"]}: {decision["override"]["reason"]}'
             if decision.get('override') else 'passed the promotion gate')
@@ -139,6 +190,8 @@ def run_report(plan, span, drift, result, decision, promotion, champion) -> str:
       lines.append('verdict    window empty: nothing to train on; the run ended here')
   if drift:
     lines.append(f'drift      retrain={drift["retrain"]}: {drift["reason"]}')
+    if drift.get('report'):
+      lines.append(f'           report {drift["report"]}')
   if result:
     s = result['summary']
     lines.append(f'pipeline   run {result["run_id"]}: {s["status"]}, blessed='

@@ -42,9 +42,15 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
                             'gate_decision.json').read_text())['report'])
   assert '<h2 style="color:#188038">PROMOTE</h2>' in report.read_text()
 
+  # the champion's training data is recorded with it: the next run's drift baseline
+  profile = meta['drift_baseline']['profile']
+  assert profile['rows'] == meta['span']['rows'] and profile['window']['end'] == '2016-01-01'
+
   before = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
+  # the same window again: no drift, so only force_retrain makes this run train
   rc, log = airflow_env.run('continuous_training', local_dir,
-                            {'window_end': '2016-01-01', 'window_days': 90},
+                            {'window_end': '2016-01-01', 'window_days': 90,
+                             'force_retrain': True},
                             **dict(fake_pipeline_env, FAKE_PIPELINE_MODE='reject'))
   assert rc == 0, log[-4000:]
   states = task_states(airflow_env, local_dir, 'continuous_training', log)
@@ -59,6 +65,53 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
   assert request['spec']['baseline_model_uri'] == str(version_dir / 'model')
   summary_text = (local_dir / 'last_run_summary.txt').read_text()
   assert 'decision   REJECT' in summary_text and 'champion   unchanged: version 1' in summary_text
+
+
+def test_no_drift_ends_the_run_before_training_and_drift_retrains(airflow_env, local_dir,
+                                                                   fake_pipeline_env):
+  airflow_env.seed(local_dir)
+  window = {'window_end': '2016-01-01', 'window_days': 90}
+  rc, log = airflow_env.run('continuous_training', local_dir, window, **fake_pipeline_env)
+  assert rc == 0, log[-4000:]
+  before = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
+  runs_before = set((local_dir / 'pipeline_runs').iterdir())
+
+  # 1. the same window, a week later in data time: nothing drifted, the champion is young
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            dict(window, window_end='2016-01-08', window_days=97),
+                            **fake_pipeline_env)
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['evaluate_drift'] == 'success' and states['retrain_needed'] == 'success'
+  assert states['run_pipeline'] == 'skipped' and states['summarize'] == 'success'
+  assert set((local_dir / 'pipeline_runs').iterdir()) == runs_before  # nothing trained
+  after = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
+  assert after == before
+  event = notifications(local_dir)[-1]
+  assert event['event'] == 'no_retrain'
+  assert event['message'].startswith('no significant drift in 16 features; champion trained '
+                                     'on data up to 2016-01-01, 7 days before')
+  report = Path(event['details']['report'])
+  assert report.name == 'drift_report.html' and 'NO RETRAIN' in report.read_text()
+  record = json.loads((report.parent / 'drift.json').read_text())
+  assert record['baseline_source'] == 'recorded with the champion'
+  assert {f['feature'] for f in record['features']} >= {'fare', 'company', 'payment_type'}
+  assert 'no significant drift' in (local_dir / 'last_run_summary.txt').read_text()
+
+  # 2. a year later: fares and trip lengths drifted (and the champion is stale)
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'window_end': '2017-01-01', 'window_days': 90},
+                            **fake_pipeline_env)
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['run_pipeline'] == 'success'
+  drift_dir = next((local_dir / 'bucket' / 'spans').glob('20161003-20170101/*.drift'))
+  drift = json.loads((drift_dir / 'drift.json').read_text())
+  assert drift['retrain'] and 'champion is stale' in drift['reason']
+  assert drift['drifted_features'], drift['reason']
+  # one histogram overlay per drifting feature
+  html = (drift_dir / 'drift_report.html').read_text()
+  assert html.count('<svg') == len(drift['drifted_features'])
 
 
 def test_an_empty_window_ends_cleanly_with_the_reason(airflow_env, local_dir,

@@ -113,9 +113,43 @@ class DuckDBWarehouse:
     finally:
       con.close()
 
+  def _window_params(self, window) -> dict:
+    return {'window_start': window.start.isoformat(), 'window_end': window.end.isoformat()}
+
+  def describe(self, name: str, params: dict) -> dict:
+    """{column: type} of sql/<name>.sql's result, BigQuery type names; reads no rows."""
+    from ct_platform.drift.profile import canonical_type
+
+    duck_sql = sql.to_duckdb(sql.without_order(sql.load(name, self.source_table)))
+    con = self.connect()
+    try:
+      cursor = con.execute(f'SELECT * FROM ({duck_sql}) AS q LIMIT 0', params)
+      return {d[0]: canonical_type(str(d[1])) for d in cursor.description}
+    finally:
+      con.close()
+
+  def profile(self, window, config) -> dict:
+    """The drift profile of the window's rows, computed in DuckDB (ct_platform.drift)."""
+    from ct_platform import drift
+
+    params = self._window_params(window)
+    types = self.describe('training_window', params)
+    kinds = drift.columns_to_profile(types, config)
+    window_sql = sql.without_order(sql.load('training_window', self.source_table))
+    profile_sql = drift.build_profile_sql(window_sql, kinds, config.histogram_buckets,
+                                          config.top_k_values)
+    con = self.connect()
+    try:
+      rows = con.execute(sql.to_duckdb(profile_sql), params).fetchall()
+    finally:
+      con.close()
+    profile = drift.parse_profile(rows, types, kinds, config.histogram_buckets)
+    return dict(profile, window=window.as_dict(), columns=types, warehouse='duckdb',
+                source_table=self.source_table)
+
   def extract_span(self, window, span_uri: str, run_info: dict) -> dict:
     """Writes the window's rows as CSV into span_uri, then its manifest (last)."""
-    params = {'window_start': window.start.isoformat(), 'window_end': window.end.isoformat()}
+    params = self._window_params(window)
     names, rows = self.query('training_window', params)
     writer = SpanWriter(span_uri)
     with writer.open_part('part-00000.csv') as f:

@@ -47,6 +47,15 @@ def to_duckdb(bigquery_sql: str) -> str:
   return tree.sql(dialect='duckdb')
 
 
+def without_order(bigquery_sql: str) -> str:
+  """The query without its final ORDER BY (to nest it as a subquery or CTE)."""
+  import sqlglot
+
+  tree = sqlglot.parse_one(bigquery_sql, read='bigquery')
+  tree.set('order', None)
+  return tree.sql(dialect='bigquery')
+
+
 def parameters(sql: str) -> set[str]:
   """The @name query parameters a BigQuery SQL text uses."""
   import sqlglot

@@ -1,0 +1,126 @@
+"""Profiles: what drift compares, computed by SQL where the data lives.
+
+A profile is a few KB of JSON per window: the row count, and per feature its type,
+missing count, and either an equal-width histogram (numeric; TFDV's standard
+histogram: `histogram_buckets` buckets between min and max) or its value frequencies
+(categorical; the `top_k_values` most frequent). No rows leave the warehouse.
+
+The SQL is BigQuery Standard SQL built from the training-window query (one source);
+the local warehouse runs it through sqlglot like every other query.
+"""
+
+from __future__ import annotations
+
+import re
+
+NUMERIC_TYPES = {'INT64', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC'}
+# DuckDB (and BigQuery legacy) type names -> BigQuery Standard SQL names.
+_TYPE_ALIASES = {
+    'BIGINT': 'INT64', 'INTEGER': 'INT64', 'INT': 'INT64', 'SMALLINT': 'INT64',
+    'TINYINT': 'INT64', 'HUGEINT': 'INT64', 'UBIGINT': 'INT64', 'UINTEGER': 'INT64',
+    'DOUBLE': 'FLOAT64', 'FLOAT': 'FLOAT64', 'REAL': 'FLOAT64', 'DECIMAL': 'NUMERIC',
+    'VARCHAR': 'STRING', 'TEXT': 'STRING', 'BOOLEAN': 'BOOL',
+    'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', 'TIMESTAMPTZ': 'TIMESTAMP',
+}
+
+
+def canonical_type(name: str) -> str:
+  """A column type as BigQuery names it (DuckDB's DOUBLE -> FLOAT64, ...)."""
+  base = re.sub(r'\(.*\)$', '', str(name).strip().upper())
+  return _TYPE_ALIASES.get(base, base)
+
+
+def profile_kind(column_type: str, configured: str | None) -> str:
+  """How a column is profiled: the configured kind if its type allows, else by type."""
+  numeric = canonical_type(column_type) in NUMERIC_TYPES
+  if configured == 'categorical' or not numeric:
+    return 'categorical'
+  return 'numeric'
+
+
+def _q(name: str) -> str:
+  return f'`{name}`'
+
+
+def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int) -> str:
+  """BigQuery SQL profiling `relation_sql`'s columns ({name: 'numeric'|'categorical'}).
+
+  Result rows: (feature, kind, value_key, n, lo, hi) with kind one of
+    rows      n = the row count (feature '')
+    range     n = non-null count, lo/hi = min/max              (numeric)
+    bucket    value_key = bucket index 0..buckets, n = count   (numeric; index
+              `buckets` is the maximum itself and belongs to the last bucket)
+    distinct  n = non-null count, lo = number of distinct values (categorical)
+    value     value_key = the value as a string, n = count     (categorical, top k)
+  """
+  bound_cols = ['COUNT(*) AS rows__n']
+  parts = ["SELECT '' AS feature, 'rows' AS kind, CAST(NULL AS STRING) AS value_key, "
+           'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds']
+  for i, (name, kind) in enumerate(sorted(columns.items())):
+    c, a = _q(name), f'c{i}'
+    if kind == 'numeric':
+      bound_cols += [f'COUNT({c}) AS {a}__n', f'MIN(CAST({c} AS FLOAT64)) AS {a}__min',
+                     f'MAX(CAST({c} AS FLOAT64)) AS {a}__max']
+      parts.append(f"SELECT '{name}', 'range', CAST(NULL AS STRING), {a}__n, {a}__min, "
+                   f'{a}__max FROM bounds')
+      parts.append(
+          f"SELECT '{name}', 'bucket', CAST(b AS STRING), COUNT(*), NULL, NULL FROM ("
+          f'SELECT COALESCE(CAST(FLOOR(SAFE_DIVIDE(CAST({c} AS FLOAT64) - {a}__min, '
+          f'{a}__max - {a}__min) * {int(buckets)}) AS INT64), 0) AS b '
+          f'FROM span CROSS JOIN bounds WHERE {c} IS NOT NULL) GROUP BY b')
+    elif kind == 'categorical':
+      bound_cols += [f'COUNT({c}) AS {a}__n',
+                     f'COUNT(DISTINCT CAST({c} AS STRING)) AS {a}__distinct']
+      parts.append(f"SELECT '{name}', 'distinct', CAST(NULL AS STRING), {a}__n, "
+                   f'CAST({a}__distinct AS FLOAT64), NULL FROM bounds')
+      parts.append(
+          f"(SELECT '{name}', 'value', CAST({c} AS STRING) AS value_key, COUNT(*) AS n, "
+          f'NULL, NULL FROM span WHERE {c} IS NOT NULL GROUP BY value_key '
+          f'ORDER BY n DESC, value_key LIMIT {int(top_k)})')
+    else:
+      raise ValueError(f'column {name}: kind {kind!r} is not numeric or categorical')
+  return (f'WITH span AS ({relation_sql}),\nbounds AS (SELECT {", ".join(bound_cols)} '
+          f'FROM span)\n' + '\nUNION ALL '.join(parts))
+
+
+def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:
+  """The profile dict from build_profile_sql's result rows."""
+  features = {name: {'kind': kinds[name], 'type': canonical_type(column_types[name])}
+              for name in kinds}
+  total = 0
+  bucket_counts: dict = {}
+  for feature, kind, key, n, lo, hi in rows:
+    n = int(n or 0)
+    if kind == 'rows':
+      total = n
+      continue
+    f = features[feature]
+    if kind == 'range':
+      f.update(present=n, min=lo, max=hi)
+    elif kind == 'bucket':
+      index = min(int(key), buckets - 1)  # the maximum closes the last bucket
+      bucket_counts.setdefault(feature, {})
+      bucket_counts[feature][index] = bucket_counts[feature].get(index, 0) + n
+    elif kind == 'distinct':
+      f.update(present=n, distinct=int(lo or 0))
+    elif kind == 'value':
+      f.setdefault('values', {})[key] = n
+  for name, f in features.items():
+    f['missing'] = total - f.get('present', 0)
+    if f['kind'] == 'numeric':
+      f['histogram'] = equal_width_histogram(f.get('min'), f.get('max'), buckets,
+                                             bucket_counts.get(name, {}))
+    else:
+      f.setdefault('values', {})
+  return {'rows': total, 'histogram_buckets': buckets, 'features': features}
+
+
+def equal_width_histogram(low, high, buckets: int, counts: dict) -> list:
+  """[(low, high, count)] like TFDV's standard histogram; one point bucket if low == high."""
+  if low is None or high is None:
+    return []
+  if low == high:
+    return [[low, high, float(sum(counts.values()))]]
+  width = (high - low) / buckets
+  edges = [low + i * width for i in range(buckets)] + [high]
+  return [[edges[i], edges[i + 1], float(counts.get(i, 0))] for i in range(buckets)]
