@@ -137,7 +137,7 @@ class DuckDBWarehouse:
     kinds = drift.columns_to_profile(types, config)
     window_sql = sql.without_order(sql.load('training_window', self.source_table))
     profile_sql = drift.build_profile_sql(window_sql, kinds, config.histogram_buckets,
-                                          config.top_k_values)
+                                          config.top_k_values, config.numeric_histogram)
     con = self.connect()
     try:
       rows = con.execute(sql.to_duckdb(profile_sql), params).fetchall()

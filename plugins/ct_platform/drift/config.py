@@ -31,6 +31,7 @@ class DriftConfig:
   features: dict                 # name -> FeatureThresholds
   ignore: tuple = ()
   histogram_buckets: int = 10
+  numeric_histogram: str = 'quantiles'
   top_k_values: int = 1000
   max_champion_age_days: int = 30
   path: str = ''
@@ -56,7 +57,7 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
   path = Path(path)
   raw = yaml.safe_load(path.read_text()) or {}
   defaults = raw.get('defaults') or {}
-  known_top = {'version', 'histogram_buckets', 'top_k_values', 'max_champion_age_days',
+  known_top = {'version', 'histogram_buckets', 'numeric_histogram', 'top_k_values', 'max_champion_age_days',
                'defaults', 'features', 'ignore'}
   unknown = set(raw) - known_top
   if unknown:
@@ -99,8 +100,12 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
   both = set(ignore) & set(features)
   if both:
     raise ContractError(f'{path}: {sorted(both)} listed both in features and in ignore')
+  numeric_histogram = raw.get('numeric_histogram', 'quantiles')
+  if numeric_histogram not in ('quantiles', 'standard'):
+    raise ContractError(f'{path}: numeric_histogram: {numeric_histogram!r} is not one of '
+                        f'(\'quantiles\', \'standard\')')
   return DriftConfig(
-      features=features, ignore=ignore,
+      features=features, ignore=ignore, numeric_histogram=numeric_histogram,
       histogram_buckets=int(_number(path, 'histogram_buckets',
                                     raw.get('histogram_buckets', 10), 1, 1000)),
       top_k_values=int(_number(path, 'top_k_values', raw.get('top_k_values', 1000), 1)),

@@ -42,18 +42,24 @@ def _q(name: str) -> str:
   return f'`{name}`'
 
 
-def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int) -> str:
+def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int,
+                      numeric_histogram: str = 'quantiles') -> str:
   """BigQuery SQL profiling `relation_sql`'s columns ({name: 'numeric'|'categorical'}).
 
   Result rows: (feature, kind, value_key, n, lo, hi) with kind one of
     rows      n = the row count (feature '')
     range     n = non-null count, lo/hi = min/max              (numeric)
-    bucket    value_key = bucket index 0..buckets, n = count   (numeric; index
-              `buckets` is the maximum itself and belongs to the last bucket)
+    quantile  value_key = k in 0..buckets, lo = the k-th of APPROX_QUANTILES(x, buckets),
+              n = values <= it                                 (numeric, quantiles)
+    bucket    value_key = bucket index 0..buckets, n = count   (numeric, standard;
+              index `buckets` is the maximum itself and belongs to the last bucket)
     distinct  n = non-null count, lo = number of distinct values (categorical)
     value     value_key = the value as a string, n = count     (categorical, top k)
   """
+  if numeric_histogram not in ('quantiles', 'standard'):
+    raise ValueError(f'numeric_histogram: {numeric_histogram!r} is not quantiles or standard')
   bound_cols = ['COUNT(*) AS rows__n']
+  quantile_cols = []
   parts = ["SELECT '' AS feature, 'rows' AS kind, CAST(NULL AS STRING) AS value_key, "
            'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds']
   for i, (name, kind) in enumerate(sorted(columns.items())):
@@ -63,6 +69,14 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
                      f'MAX(CAST({c} AS FLOAT64)) AS {a}__max']
       parts.append(f"SELECT '{name}', 'range', CAST(NULL AS STRING), {a}__n, {a}__min, "
                    f'{a}__max FROM bounds')
+      if numeric_histogram == 'quantiles':
+        bound_cols.append(f'APPROX_QUANTILES(CAST({c} AS FLOAT64), {int(buckets)}) AS {a}__q')
+        for k in range(int(buckets) + 1):
+          quantile_cols.append(f'COUNTIF(CAST({c} AS FLOAT64) <= {a}__q[OFFSET({k})]) '
+                               f'AS {a}__k{k}')
+          parts.append(f"SELECT '{name}', 'quantile', '{k}', {a}__k{k}, {a}__q[OFFSET({k})], "
+                       f'NULL FROM qcounts CROSS JOIN bounds')
+        continue
       parts.append(
           f"SELECT '{name}', 'bucket', CAST(b AS STRING), COUNT(*), NULL, NULL FROM ("
           f'SELECT COALESCE(CAST(FLOOR(SAFE_DIVIDE(CAST({c} AS FLOAT64) - {a}__min, '
@@ -79,12 +93,15 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
           f'ORDER BY n DESC, value_key LIMIT {int(top_k)})')
     else:
       raise ValueError(f'column {name}: kind {kind!r} is not numeric or categorical')
-  return (f'WITH span AS ({relation_sql}),\nbounds AS (SELECT {", ".join(bound_cols)} '
-          f'FROM span)\n' + '\nUNION ALL '.join(parts))
+  ctes = [f'span AS ({relation_sql})', f'bounds AS (SELECT {", ".join(bound_cols)} FROM span)']
+  if quantile_cols:
+    ctes.append(f'qcounts AS (SELECT {", ".join(quantile_cols)} FROM span CROSS JOIN bounds)')
+  return 'WITH ' + ',\n'.join(ctes) + '\n' + '\nUNION ALL '.join(parts)
 
 
 def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:
   """The profile dict from build_profile_sql's result rows."""
+  quantiles: dict = {}
   features = {name: {'kind': kinds[name], 'type': canonical_type(column_types[name])}
               for name in kinds}
   total = 0
@@ -101,13 +118,20 @@ def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:
       index = min(int(key), buckets - 1)  # the maximum closes the last bucket
       bucket_counts.setdefault(feature, {})
       bucket_counts[feature][index] = bucket_counts[feature].get(index, 0) + n
+    elif kind == 'quantile':
+      quantiles.setdefault(feature, {})[int(key)] = (lo, n)
     elif kind == 'distinct':
       f.update(present=n, distinct=int(lo or 0))
     elif kind == 'value':
       f.setdefault('values', {})[key] = n
   for name, f in features.items():
     f['missing'] = total - f.get('present', 0)
-    if f['kind'] == 'numeric':
+    if f['kind'] == 'numeric' and name in quantiles:
+      points = [quantiles[name][k] for k in sorted(quantiles[name])]
+      f['histogram_type'] = 'quantiles'
+      f['histogram'] = quantiles_histogram([q for q, _ in points], [c for _, c in points])
+    elif f['kind'] == 'numeric':
+      f['histogram_type'] = 'standard'
       f['histogram'] = equal_width_histogram(f.get('min'), f.get('max'), buckets,
                                              bucket_counts.get(name, {}))
     else:
@@ -124,3 +148,28 @@ def equal_width_histogram(low, high, buckets: int, counts: dict) -> list:
   width = (high - low) / buckets
   edges = [low + i * width for i in range(buckets)] + [high]
   return [[edges[i], edges[i + 1], float(counts.get(i, 0))] for i in range(buckets)]
+
+
+def quantiles_histogram(boundaries: list, cumulative: list) -> list:
+  """TFDV's quantiles histogram (quantiles_util._get_bin_weights): buckets between
+  consecutive quantiles; weight of buckets sharing an upper bound spread evenly over
+  them, and the count at the minimum spread over the leading identical buckets."""
+  if not boundaries or boundaries[0] is None:
+    return []
+  low, high = boundaries[:-1], boundaries[1:]
+  counts = [float(cumulative[i + 1] - cumulative[i]) for i in range(len(low))]
+  i = 0
+  while i < len(low):
+    j = i + 1
+    while j < len(low) and high[i] == high[j]:
+      j += 1
+    if j > i + 1:
+      share = sum(counts[i:j]) / (j - i)
+      counts[i:j] = [share] * (j - i)
+    i = j
+  lead = 0
+  while lead < len(low) and low[lead] == low[0] and high[lead] == high[0]:
+    lead += 1
+  for t in range(lead):
+    counts[t] += cumulative[0] / lead
+  return [[low[t], high[t], counts[t]] for t in range(len(low))]

@@ -37,13 +37,26 @@ def _fix_dayofweek(node):
   return node
 
 
+def _fix_approx_quantiles(node):
+  """BigQuery's APPROX_QUANTILES(x, n) is n+1 boundaries from min to max; sqlglot maps it
+  to DuckDB's t-digest APPROX_QUANTILE. Locally the data is small: use the exact
+  QUANTILE_DISC over the same n+1 fractions."""
+  import sqlglot.expressions as exp
+
+  if isinstance(node, exp.ApproxQuantiles):
+    n = int(node.expression.name)
+    fractions = exp.Array(expressions=[exp.Literal.number(repr(k / n)) for k in range(n + 1)])
+    return exp.Anonymous(this='QUANTILE_DISC', expressions=[node.this.copy(), fractions])
+  return node
+
+
 @lru_cache(maxsize=32)
 def to_duckdb(bigquery_sql: str) -> str:
   """Transpiles BigQuery SQL to DuckDB; @name parameters become $name."""
   import sqlglot
 
   tree = sqlglot.parse_one(bigquery_sql, read='bigquery')
-  tree = tree.transform(_fix_dayofweek)
+  tree = tree.transform(_fix_dayofweek).transform(_fix_approx_quantiles)
   return tree.sql(dialect='duckdb')
 
 
