@@ -17,6 +17,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VARIABLE_NAME = 'ct_settings'
+# Written by scripts/deploy.py next to the DAG files: the git sha and where that
+# version's compiled pipeline lives (<bucket>/data/ct/pipelines/<sha>/).
+DEPLOY_CONFIG_NAME = 'ct_deploy.json'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Settings:
   pipeline_runs_dir: str = ''      # default: <local_dir>/pipeline_runs
   pipeline_python: str = ''        # default: <repo>/.venv-pipeline/bin/python
   pipeline_source: str = ''        # default: <repo>/pipeline
+  # the deployed compiled pipeline (folder with settings.json and both variants)
+  deploy_config: str = ''          # default: dags/ct_deploy.json beside plugins/ (as deployed)
+  pipeline_spec_uri: str = ''      # default: the deploy config's pipeline_spec_uri
   # a stand-in for the pipeline command (tests); default: the TFX local runner
   local_pipeline_command: tuple = ()
   # run behaviour
@@ -84,6 +90,20 @@ class Settings:
   @property
   def pipeline_source_dir(self) -> str:
     return self.pipeline_source or str(REPO_ROOT / 'pipeline')
+
+  @property
+  def deploy_config_path(self) -> Path:
+    return Path(self.deploy_config) if self.deploy_config else (
+        REPO_ROOT / 'dags' / DEPLOY_CONFIG_NAME)
+
+  def deployment(self) -> dict:
+    """What the last deploy wrote (git sha, pipeline_spec_uri, variants); {} if none."""
+    path = self.deploy_config_path
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+  @property
+  def compiled_pipeline_uri(self) -> str:
+    return self.pipeline_spec_uri or self.deployment().get('pipeline_spec_uri', '')
 
   @property
   def notification_path(self) -> Path:

@@ -30,7 +30,8 @@ def test_real_pipeline_promotes_then_rejects_a_worse_candidate(airflow_env, loca
 
   before = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
   rc, log = airflow_env.run('continuous_training', local_dir,
-                            dict(WINDOW, train_steps=1, force_retrain=True), CT_POLL_INTERVAL_SECONDS='2')
+                            dict(WINDOW, train_steps=1, force_retrain=True),
+                            CT_POLL_INTERVAL_SECONDS='2')
   assert rc == 0, log[-5000:]
   states = task_states(airflow_env, local_dir, 'continuous_training', log)
   assert states['promotion_gate'] == 'success' and states['promote'] == 'skipped', states

@@ -18,7 +18,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, sample_csv_path
 
 COLUMNS = ['fare', 'trip_miles', 'trip_seconds', 'payment_type', 'company', 'tips']

@@ -57,8 +57,8 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
   path = Path(path)
   raw = yaml.safe_load(path.read_text()) or {}
   defaults = raw.get('defaults') or {}
-  known_top = {'version', 'histogram_buckets', 'numeric_histogram', 'top_k_values', 'max_champion_age_days',
-               'defaults', 'features', 'ignore'}
+  known_top = {'version', 'histogram_buckets', 'numeric_histogram', 'top_k_values',
+               'max_champion_age_days', 'defaults', 'features', 'ignore'}
   unknown = set(raw) - known_top
   if unknown:
     raise ContractError(f'{path}: unknown top-level keys {sorted(unknown)}; '
