@@ -20,7 +20,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration lint compile bench-pipeline bench-parse clean
+        test-pipeline test-orchestration lint compile bench-pipeline bench-parse bench-drift clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -72,13 +72,19 @@ compile: env-pipeline  ## compile both KFP v2 variants to build/pipeline/ (IMAGE
 lint: env-orchestration  ## ruff over everything
 	$(VENV)/bin/ruff check .
 
-test-pipeline: env-pipeline
+test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls the orchestration env
 	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
 
 test-orchestration: env-orchestration env-pipeline
 	$(PY) -m pytest -q tests/plugins tests/dags
 
 test: envs lint test-orchestration test-pipeline  ## what CI runs: lint, then both test suites
+
+SIZES ?= 1000000,10000000
+TFDV_SIZES ?= 1000000
+bench-drift: envs  ## drift in the warehouse vs the TFDV route at SIZES rows (TFDV at TFDV_SIZES)
+	$(PY) bench/bench_drift.py --sample $(TFX_SAMPLE)/data.csv --sizes $(SIZES) \
+	  --tfdv-sizes $(TFDV_SIZES)
 
 bench-parse: env-orchestration  ## each DAG file's parse time (Airflow already imported)
 	$(PY) bench/bench_parse.py 2>/dev/null

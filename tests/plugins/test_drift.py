@@ -14,8 +14,8 @@ import pytest
 from ct_platform import drift, sql
 from ct_platform.contracts import ContractError
 from ct_platform.drift import metrics
-from ct_platform.drift.__main__ import main as drift_cli
-from ct_platform.drift.__main__ import profile_duckdb_table
+from ct_platform.drift.cli import main as drift_cli
+from ct_platform.drift.cli import profile_duckdb_table
 from ct_platform.drift.profile import canonical_type, quantiles_histogram
 from ct_platform.drift.report import drift_report_html
 
@@ -151,9 +151,9 @@ def test_standard_histogram_profile_puts_the_maximum_in_the_last_bucket():
   assert fare['histogram'] == [[4.0, 4.0, 11.0]]
 
 
-def test_approx_quantiles_becomes_exact_quantile_disc_locally():
+def test_approx_quantiles_becomes_a_bounded_reservoir_locally():
   out = sql.to_duckdb('SELECT APPROX_QUANTILES(x, 4) AS q FROM t')
-  assert 'QUANTILE_DISC(x, [0.0, 0.25, 0.5, 0.75, 1.0])' in out
+  assert 'RESERVOIR_QUANTILE(x, [0.0, 0.25, 0.5, 0.75, 1.0], 100000)' in out
 
 
 def test_canonical_types():

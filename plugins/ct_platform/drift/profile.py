@@ -59,7 +59,7 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
   if numeric_histogram not in ('quantiles', 'standard'):
     raise ValueError(f'numeric_histogram: {numeric_histogram!r} is not quantiles or standard')
   bound_cols = ['COUNT(*) AS rows__n']
-  quantile_cols = []
+  boundary_cols, quantile_cols = [], []
   parts = ["SELECT '' AS feature, 'rows' AS kind, CAST(NULL AS STRING) AS value_key, "
            'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds']
   for i, (name, kind) in enumerate(sorted(columns.items())):
@@ -72,10 +72,13 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
       if numeric_histogram == 'quantiles':
         bound_cols.append(f'APPROX_QUANTILES(CAST({c} AS FLOAT64), {int(buckets)}) AS {a}__q')
         for k in range(int(buckets) + 1):
-          quantile_cols.append(f'COUNTIF(CAST({c} AS FLOAT64) <= {a}__q[OFFSET({k})]) '
-                               f'AS {a}__k{k}')
-          parts.append(f"SELECT '{name}', 'quantile', '{k}', {a}__k{k}, {a}__q[OFFSET({k})], "
-                       f'NULL FROM qcounts CROSS JOIN bounds')
+          # scalar boundaries (the ends are the exact min and max; a sketch's may not be)
+          q = (f'{a}__min' if k == 0 else f'{a}__max' if k == int(buckets)
+               else f'{a}__q[OFFSET({k})]')
+          boundary_cols.append(f'{q} AS {a}__b{k}')
+          quantile_cols.append(f'COUNTIF(CAST({c} AS FLOAT64) <= {a}__b{k}) AS {a}__k{k}')
+          parts.append(f"SELECT '{name}', 'quantile', '{k}', {a}__k{k}, {a}__b{k}, "
+                       f'NULL FROM qcounts CROSS JOIN qbounds')
         continue
       parts.append(
           f"SELECT '{name}', 'bucket', CAST(b AS STRING), COUNT(*), NULL, NULL FROM ("
@@ -95,7 +98,8 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
       raise ValueError(f'column {name}: kind {kind!r} is not numeric or categorical')
   ctes = [f'span AS ({relation_sql})', f'bounds AS (SELECT {", ".join(bound_cols)} FROM span)']
   if quantile_cols:
-    ctes.append(f'qcounts AS (SELECT {", ".join(quantile_cols)} FROM span CROSS JOIN bounds)')
+    ctes.append(f'qbounds AS (SELECT {", ".join(boundary_cols)} FROM bounds)')
+    ctes.append(f'qcounts AS (SELECT {", ".join(quantile_cols)} FROM span CROSS JOIN qbounds)')
   return 'WITH ' + ',\n'.join(ctes) + '\n' + '\nUNION ALL '.join(parts)
 
 

@@ -37,16 +37,22 @@ def _fix_dayofweek(node):
   return node
 
 
+# Values a local quantile sketch keeps: exact up to this many rows, bounded memory beyond.
+RESERVOIR_SIZE = 100_000
+
+
 def _fix_approx_quantiles(node):
-  """BigQuery's APPROX_QUANTILES(x, n) is n+1 boundaries from min to max; sqlglot maps it
-  to DuckDB's t-digest APPROX_QUANTILE. Locally the data is small: use the exact
-  QUANTILE_DISC over the same n+1 fractions."""
+  """BigQuery's APPROX_QUANTILES(x, n) gives n+1 boundaries from min to max; sqlglot maps
+  it to DuckDB's t-digest APPROX_QUANTILE, which is approximate even on small data.
+  RESERVOIR_QUANTILE over the same fractions is exact up to RESERVOIR_SIZE values (the
+  local sample, the tests) and keeps memory flat beyond, like BigQuery's sketch."""
   import sqlglot.expressions as exp
 
   if isinstance(node, exp.ApproxQuantiles):
     n = int(node.expression.name)
     fractions = exp.Array(expressions=[exp.Literal.number(repr(k / n)) for k in range(n + 1)])
-    return exp.Anonymous(this='QUANTILE_DISC', expressions=[node.this.copy(), fractions])
+    return exp.Anonymous(this='RESERVOIR_QUANTILE', expressions=[
+        node.this.copy(), fractions, exp.Literal.number(RESERVOIR_SIZE)])
   return node
 
 
