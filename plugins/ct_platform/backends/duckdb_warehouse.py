@@ -40,6 +40,7 @@ class DuckDBWarehouse:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute('SET enable_progress_bar = false')
     con.execute(f"ATTACH '{self.path}' AS \"{self.catalog}\" (READ_ONLY {read_only})")
     return con
 

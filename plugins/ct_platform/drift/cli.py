@@ -26,6 +26,7 @@ def profile_duckdb_table(con, table: str, config) -> dict:
   from ct_platform import sql
   from ct_platform.drift.profile import canonical_type
 
+  con.execute('SET enable_progress_bar = false')
   cursor = con.execute(f'SELECT * FROM "{table}" LIMIT 0')
   types = {d[0]: canonical_type(str(d[1])) for d in cursor.description}
   kinds = drift.columns_to_profile(types, config)

@@ -56,13 +56,26 @@ def _fix_approx_quantiles(node):
   return node
 
 
+def _stream_row_level_ctes(node):
+  """DuckDB materializes a CTE used more than once, so a row-level CTE (the window's
+  rows, no aggregation) would be copied whole into memory. Streaming it instead keeps
+  memory flat with the table's size; aggregate CTEs (a row or a few) stay materialized."""
+  import sqlglot.expressions as exp
+
+  if isinstance(node, exp.CTE) and isinstance(node.this, exp.Select):
+    if not node.this.args.get('group') and not node.this.find(exp.AggFunc):
+      node.set('materialized', False)
+  return node
+
+
 @lru_cache(maxsize=32)
 def to_duckdb(bigquery_sql: str) -> str:
   """Transpiles BigQuery SQL to DuckDB; @name parameters become $name."""
   import sqlglot
 
   tree = sqlglot.parse_one(bigquery_sql, read='bigquery')
-  tree = tree.transform(_fix_dayofweek).transform(_fix_approx_quantiles)
+  tree = (tree.transform(_fix_dayofweek).transform(_fix_approx_quantiles)
+          .transform(_stream_row_level_ctes))
   return tree.sql(dialect='duckdb')
 
 
