@@ -20,7 +20,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration lint compile bench-pipeline bench-parse bench-drift clean
+        test-pipeline test-orchestration lint compile bench-pipeline bench-parse bench-drift clean deploy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -69,6 +69,13 @@ compile: env-pipeline  ## compile both KFP v2 variants to build/pipeline/ (IMAGE
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.kfp_runner --output-dir build/pipeline \
 	  --image $(IMAGE) --pipeline-version $(PIPELINE_VERSION)
 
+BUCKET ?=
+DEPLOY_ENV ?= local
+deploy: env-orchestration  ## DAGs, plugins, compiled pipeline -> BUCKET=gs://name or a folder (DRY_RUN=1)
+	@test -n "$(BUCKET)" || { echo "usage: make deploy BUCKET=gs://NAME|/some/folder [DRY_RUN=1]" >&2; exit 2; }
+	$(PY) scripts/deploy.py --bucket '$(BUCKET)' --git-sha $(PIPELINE_VERSION) \
+	  --pipeline-dir build/pipeline --env $(DEPLOY_ENV) $(if $(DRY_RUN),--dry-run)
+
 lint: env-orchestration  ## ruff over everything
 	$(VENV)/bin/ruff check .
 
@@ -76,7 +83,7 @@ test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls t
 	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
 
 test-orchestration: env-orchestration env-pipeline
-	$(PY) -m pytest -q tests/plugins tests/dags
+	$(PY) -m pytest -q tests/plugins tests/dags tests/scripts tests/ci
 
 test: envs lint test-orchestration test-pipeline  ## what CI runs: lint, then both test suites
 

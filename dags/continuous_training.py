@@ -114,7 +114,8 @@ with DAG(
   @task
   def extract_span(plan, ti=None):
     from ct_platform import tasks
-    return tasks.extract_span(plan, ti.run_id, ti.try_number, _settings())
+    return tasks.extract_span(plan, ti.run_id, ti.try_number, _settings(),
+                              get_current_context())
 
   @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
   def window_has_rows(span):

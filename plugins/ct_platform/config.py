@@ -62,6 +62,16 @@ class Settings:
   impersonation_chain: str = ''
   project: str = ''
   region: str = 'us-central1'
+  # Vertex AI: '' = {region}-aiplatform.googleapis.com; a private endpoint, or a local
+  # server in tests (http://127.0.0.1:PORT)
+  vertex_api_endpoint: str = ''
+  kfp_host: str = ''               # open-source KFP API, e.g. https://kfp.example.com
+  kfp_experiment: str = 'continuous-training'
+  kfp_namespace: str = ''
+  bigquery_location: str = 'US'    # where BigQuery runs the jobs (the source table's location)
+  pipeline_root: str = ''          # default: <bucket>/pipeline_root (a run's is <root>/<run id>)
+  pipeline_service_account: str = ''  # the service account Vertex AI runs the pipeline as
+  serving_image: str = ''          # prediction container of uploaded model versions
 
   def local(self, *parts) -> Path:
     base = Path(self.local_dir or os.environ.get('CT_LOCAL_DIR') or REPO_ROOT / '.local')
@@ -104,6 +114,13 @@ class Settings:
   @property
   def compiled_pipeline_uri(self) -> str:
     return self.pipeline_spec_uri or self.deployment().get('pipeline_spec_uri', '')
+
+  @property
+  def pipeline_root_uri(self) -> str:
+    if self.pipeline_root:
+      return self.pipeline_root
+    from ct_platform import storage
+    return storage.join(self.bucket_root, 'pipeline_root')
 
   @property
   def notification_path(self) -> Path:

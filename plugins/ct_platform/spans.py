@@ -6,7 +6,7 @@
 
 A rerun of the same window writes a new folder; nothing is overwritten. Pruning old
 spans is a separate step that never touches a span the champion was trained on.
-(This module handles local folders; gs:// comes with the Google Cloud backends.)
+<bucket> is a local folder or gs:// (ct_platform.storage).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from ct_platform import storage
 
 MANIFEST = '_MANIFEST.json'
 
@@ -26,48 +28,57 @@ class SpanError(RuntimeError):
 
 
 def span_uri_for(bucket_root: str, window_slug: str, run_slug: str, try_number: int) -> str:
-  return str(Path(bucket_root) / 'spans' / window_slug / f'{run_slug}-try{try_number}')
+  return storage.join(bucket_root, 'spans', window_slug, f'{run_slug}-try{try_number}')
 
 
 class SpanWriter:
-  def __init__(self, span_uri: str):
-    self.root = Path(span_uri)
-    if self.root.exists() and any(self.root.iterdir()):
-      raise SpanError(f'span {self.root} already exists: spans are immutable, a new '
+  """Writes part files, then the manifest. On gs:// (no rename) the manifest, written
+  create-only and last, is what makes a span complete."""
+
+  def __init__(self, span_uri: str, settings=None):
+    self.uri = str(span_uri)
+    self.settings = settings
+    if storage.list_names(self.uri, settings):
+      raise SpanError(f'span {self.uri} already exists: spans are immutable, a new '
                       f'extract needs a new folder')
-    self.root.mkdir(parents=True, exist_ok=True)
+    if not storage.is_gcs(self.uri):
+      Path(self.uri).mkdir(parents=True, exist_ok=True)
     self.parts = []
 
   @contextmanager
   def open_part(self, name: str):
-    path = self.root / name
-    with open(path, 'w', newline='') as f:
-      yield f
-      f.flush()
-      os.fsync(f.fileno())
+    if storage.is_gcs(self.uri):
+      with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / name
+        with open(local, 'w', newline='') as f:
+          yield f
+        storage.upload_file(local, storage.join(self.uri, name), self.settings)
+    else:
+      with open(Path(self.uri) / name, 'w', newline='') as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
     self.parts.append(name)
 
   def finish(self, info: dict) -> dict:
-    manifest = dict(info, uri=str(self.root), files=self.parts, complete=True,
-                    written_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))
-    tmp = self.root / (MANIFEST + '.tmp')
-    with open(tmp, 'w') as f:
-      json.dump(manifest, f, indent=2, sort_keys=True)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, self.root / MANIFEST)
+    manifest = dict(info, uri=self.uri, files=self.parts, complete=True,
+                    written_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec='microseconds'))
+    storage.write_text(storage.join(self.uri, MANIFEST),
+                       json.dumps(manifest, indent=2, sort_keys=True), self.settings,
+                       content_type='application/json', create_only=True)
     return manifest
 
 
-def read_manifest(span_uri: str) -> dict:
-  path = Path(span_uri) / MANIFEST
-  if not path.exists():
+def read_manifest(span_uri: str, settings=None) -> dict:
+  path = storage.join(span_uri, MANIFEST)
+  if not storage.exists(path, settings):
     raise SpanError(f'span {span_uri} has no {MANIFEST}: it is incomplete (an extract '
                     f'that died midway) and must not be read')
-  return json.loads(path.read_text())
+  return json.loads(storage.read_text(path, settings))
 
 
-def prune_spans(bucket_root: str, keep_per_window: int, protected: set[str]) -> list[str]:
+def prune_spans(bucket_root: str, keep_per_window: int, protected: set[str],
+                settings=None) -> list[str]:
   """Deletes the oldest complete spans beyond keep_per_window in each window folder.
 
   Never deletes a protected span (the champion's training span) or an incomplete one
@@ -76,14 +87,22 @@ def prune_spans(bucket_root: str, keep_per_window: int, protected: set[str]) -> 
   if keep_per_window <= 0:
     return []
   deleted = []
-  protected = {str(Path(p)) for p in protected}
-  for window_dir in sorted((Path(bucket_root) / 'spans').glob('*')):
-    complete = [p for p in window_dir.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
-    complete.sort(key=lambda p: (p / MANIFEST).stat().st_mtime, reverse=True)
-    for old in complete[keep_per_window:]:
-      if str(old) in protected:
+  protected = {str(p).rstrip('/') for p in protected}
+  spans_root = storage.join(bucket_root, 'spans')
+  for window in storage.list_names(spans_root, settings):
+    window_uri = storage.join(spans_root, window)
+    complete = []
+    for name in storage.list_names(window_uri, settings):
+      if name.endswith('.drift') or name == MANIFEST:
         continue
-      shutil.rmtree(old)
-      shutil.rmtree(str(old) + '.drift', ignore_errors=True)  # its drift outputs
-      deleted.append(str(old))
+      uri = storage.join(window_uri, name)
+      if storage.exists(storage.join(uri, MANIFEST), settings):
+        complete.append((read_manifest(uri, settings).get('written_at', ''), uri))
+    complete.sort(reverse=True)
+    for _, old in complete[keep_per_window:]:
+      if old in protected:
+        continue
+      storage.delete_tree(old, settings)
+      storage.delete_tree(old + '.drift', settings)  # its drift outputs
+      deleted.append(old)
   return deleted

@@ -7,7 +7,6 @@ dicts, so the DAG file stays declarative and these stay testable without a DAG r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ct_platform import run_params
 from ct_platform import window as window_lib
@@ -46,7 +45,8 @@ def find_champion(settings: Settings) -> dict | None:
   return registry_for(settings).get_alias('champion')
 
 
-def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings) -> dict:
+def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings,
+                 context=None) -> dict:
   from ct_platform.backends import warehouse_for
   from ct_platform.run_ids import run_slug
   from ct_platform.spans import span_uri_for
@@ -54,12 +54,12 @@ def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings) -
   window = window_from_plan(plan)
   uri = span_uri_for(settings.bucket_root, window.slug, run_slug(run_id), try_number)
   return warehouse_for(settings).extract_span(
-      window, uri, {'airflow_run_id': run_id, 'try_number': try_number})
+      window, uri, {'airflow_run_id': run_id, 'try_number': try_number}, context=context)
 
 
-def drift_dir_for(span_uri: str) -> Path:
+def drift_dir_for(span_uri: str) -> str:
   """Drift outputs live next to their span: <span>.drift/ (the span itself is immutable)."""
-  return Path(str(span_uri).rstrip('/') + '.drift')
+  return str(span_uri).rstrip('/') + '.drift'
 
 
 def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
@@ -95,25 +95,29 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
   if plan.get('force_retrain') and baseline is None:
     verdict['reasons'].insert(0, 'force_retrain is set')
     verdict['reason'] = 'retrain: ' + '; '.join(verdict['reasons'])
+  from ct_platform import storage
+
   out = drift_dir_for(span['uri'])
-  out.mkdir(parents=True, exist_ok=True)
-  (out / 'profile.json').write_text(json.dumps(new, indent=1, sort_keys=True))
+  storage.write_text(storage.join(out, 'profile.json'), json.dumps(new, indent=1,
+                     sort_keys=True), settings, content_type='application/json')
   record = dict(verdict, window=plan['window'], baseline_source=baseline_source,
                 champion_version=(champion or {}).get('version'),
                 baseline_window=(baseline or {}).get('window'), thresholds=config.path)
-  (out / 'drift.json').write_text(json.dumps(record, indent=1, sort_keys=True))
-  (out / 'drift_report.html').write_text(drift_report_html(
+  storage.write_text(storage.join(out, 'drift.json'), json.dumps(record, indent=1,
+                     sort_keys=True), settings, content_type='application/json')
+  storage.write_text(storage.join(out, 'drift_report.html'), drift_report_html(
       verdict, baseline, new, title=f'Drift: window {plan["window"]["start"]}..'
       f'{plan["window"]["end"]} vs champion '
-      f'{"v" + str(champion["version"]) if champion else "(none)"}'))
+      f'{"v" + str(champion["version"]) if champion else "(none)"}'), settings,
+      content_type='text/html')
   summary = {k: verdict[k] for k in ('retrain', 'reason', 'reasons', 'drifted_features',
                                      'champion_age_days')}
-  return dict(summary, report=str(out / 'drift_report.html'), json=str(out / 'drift.json'),
-              profile_uri=str(out / 'profile.json'))
+  return dict(summary, report=storage.join(out, 'drift_report.html'),
+              json=storage.join(out, 'drift.json'), profile_uri=storage.join(out, 'profile.json'))
 
 
 def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
-  from ct_platform import contracts, report
+  from ct_platform import contracts, report, storage
   from ct_platform import gate as gate_lib
 
   policy = contracts.load_policy()
@@ -122,13 +126,15 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
       summary, champion, policy,
       force_promote=plan['force_promote'], force_promote_reason=plan['force_promote_reason'],
       force_reject=plan['force_reject'], force_reject_reason=plan['force_reject_reason'])
-  out_dir = Path(result['summary_uri']).parent
-  report_path = out_dir / 'gate_report.html'
-  report_path.write_text(report.gate_report_html(
+  out_dir = storage.parent(result['summary_uri'])
+  report_path = storage.join(out_dir, 'gate_report.html')
+  storage.write_text(report_path, report.gate_report_html(
       decision.as_dict(), summary, champion, policy,
-      title=f'Promotion gate: run {result["run_id"]}'))
-  decision_dict = dict(decision.as_dict(), report=str(report_path), run_id=result['run_id'])
-  (out_dir / 'gate_decision.json').write_text(json.dumps(decision_dict, indent=2))
+      title=f'Promotion gate: run {result["run_id"]}'), settings, content_type='text/html')
+  decision_dict = dict(decision.as_dict(), report=report_path, run_id=result['run_id'])
+  storage.write_text(storage.join(out_dir, 'gate_decision.json'),
+                     json.dumps(decision_dict, indent=2), settings,
+                     content_type='application/json')
   return decision_dict
 
 
@@ -142,9 +148,11 @@ def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Sett
   if not decision['promote']:
     raise RuntimeError(f'refusing to promote: the gate decided {decision["outcome"]}')
   summary = result['summary']
+  from ct_platform import storage
+
   profile = None
-  if drift and drift.get('profile_uri') and Path(drift['profile_uri']).exists():
-    profile = json.loads(Path(drift['profile_uri']).read_text())
+  if drift and drift.get('profile_uri') and storage.exists(drift['profile_uri'], settings):
+    profile = json.loads(storage.read_text(drift['profile_uri'], settings))
   registry = registry_for(settings)
   record = registry.register(summary['candidate_model_uri'], {
       'run_id': result['run_id'], 'airflow_run_id': plan['run_id'],
@@ -236,4 +244,4 @@ def prune_spans(settings: Settings) -> list:
     protected.add(champion['drift_baseline']['span_uri'])
   if champion.get('span', {}).get('uri'):
     protected.add(champion['span']['uri'])
-  return prune(settings.bucket_root, settings.span_retention, protected)
+  return prune(settings.bucket_root, settings.span_retention, protected, settings)

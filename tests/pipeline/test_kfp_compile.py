@@ -107,9 +107,16 @@ def test_runtime_parameters_reach_the_right_tasks(compiled):
 
 
 def test_yaml_spec_for_open_source_kfp(compiled):
+  """The YAML kfp.Client uploads is schema 2.1.0 (all the KFP API server accepts), the
+  same pipeline as the 2.0.0 JSON Vertex AI gets."""
   for variant in ('with_baseline', 'first_run'):
     spec = yaml.safe_load((compiled / variant / 'pipeline.yaml').read_text())
-    assert spec == _job(compiled, variant)['pipelineSpec']
+    job_spec = _job(compiled, variant)['pipelineSpec']
+    assert spec['schemaVersion'] == '2.1.0' and job_spec['schemaVersion'] == '2.0.0'
+    assert spec['root']['dag']['tasks'].keys() == job_spec['root']['dag']['tasks'].keys()
+    params = spec['root']['inputDefinitions']['parameters']
+    assert params.keys() == job_spec['root']['inputDefinitions']['parameters'].keys()
+    assert {p['parameterType'] for p in params.values()} == {'STRING'}
   settings = json.loads((compiled / 'settings.json').read_text())
   assert settings['image'] == IMAGE and settings['version'] == '0123abcd'
 

@@ -93,18 +93,15 @@ def test_empty_window(warehouse, tmp_path):
 
 
 def test_prune_keeps_newest_and_the_champions_span(tmp_path):
-  import os
-  import time
-
   from ct_platform.spans import SpanWriter, prune_spans
   uris = []
-  for i in range(4):
+  for i in (3, 1, 2, 0):  # written in this order: run0 is the newest, run3 the oldest
     writer = SpanWriter(str(tmp_path / 'spans' / 'w1' / f'run{i}'))
     writer.finish({'rows': i})
-    os.utime(tmp_path / 'spans' / 'w1' / f'run{i}' / '_MANIFEST.json', (time.time() - 100 + i,) * 2)
-    uris.append(writer.root)
+    uris.append(writer.uri)
+  uris = [uris[3], uris[1], uris[2], uris[0]]  # by name: run0, run1, run2, run3
   (tmp_path / 'spans' / 'w1' / 'half-written').mkdir()  # no manifest: may be in flight
-  deleted = prune_spans(str(tmp_path), keep_per_window=1, protected={str(uris[0])})
-  assert sorted(deleted) == sorted([str(uris[1]), str(uris[2])])
+  deleted = prune_spans(str(tmp_path), keep_per_window=1, protected={uris[3]})
+  assert sorted(deleted) == sorted([uris[1], uris[2]])  # run0 newest kept, run3 protected
   left = sorted(p.name for p in (tmp_path / 'spans' / 'w1').iterdir())
   assert left == ['half-written', 'run0', 'run3']

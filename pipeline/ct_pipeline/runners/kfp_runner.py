@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 from ct_pipeline import config
 
@@ -65,8 +66,16 @@ def compile_variant(with_baseline: bool, args) -> dict:
       output_dir=out_dir, output_filename='pipeline.json')
   runner.run(p, write_out=True)
   job = json.load(open(os.path.join(out_dir, 'pipeline.json')))
+  # Open-source KFP's API server accepts pipeline spec schema 2.1.0 only (TFX writes
+  # 2.0.0 by default, which Vertex AI takes): the YAML kfp.Client uploads is a 2.1 compile.
+  with tempfile.TemporaryDirectory() as tmp:
+    tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=args.image, use_pipeline_spec_2_1=True),
+        output_dir=tmp, output_filename='pipeline.json').run(p, write_out=True)
+    spec_2_1 = json.load(open(os.path.join(tmp, 'pipeline.json')))['pipelineSpec']
   with open(os.path.join(out_dir, 'pipeline.yaml'), 'w') as f:
-    yaml.safe_dump(job['pipelineSpec'], f, sort_keys=False)
+    yaml.safe_dump(spec_2_1, f, sort_keys=False)
   return {
       'json': os.path.join(variant, 'pipeline.json'),
       'yaml': os.path.join(variant, 'pipeline.yaml'),

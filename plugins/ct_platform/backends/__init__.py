@@ -18,6 +18,9 @@ def warehouse_for(settings: Settings):
   if settings.warehouse == 'duckdb':
     from ct_platform.backends.duckdb_warehouse import DuckDBWarehouse
     return DuckDBWarehouse(settings.warehouse_file, settings.source_table)
+  if settings.warehouse == 'bigquery':
+    from ct_platform.backends.bigquery_warehouse import BigQueryWarehouse
+    return BigQueryWarehouse.from_settings(settings)
   raise NotImplementedError(f'warehouse backend {settings.warehouse!r} is not built yet '
                             f'(see the Google Cloud backends issue)')
 
@@ -26,6 +29,12 @@ def runner_for(settings: Settings):
   if settings.runner == 'local':
     from ct_platform.backends.local_runner import LocalPipelineRunner
     return LocalPipelineRunner.from_settings(settings)
+  if settings.runner == 'vertex':
+    from ct_platform.backends.vertex import VertexPipelineRunner
+    return VertexPipelineRunner.from_settings(settings)
+  if settings.runner == 'kfp':
+    from ct_platform.backends.kfp import KfpPipelineRunner
+    return KfpPipelineRunner.from_settings(settings)
   raise NotImplementedError(f'runner backend {settings.runner!r} is not built yet')
 
 
@@ -35,6 +44,12 @@ def runner_from_config(config: dict):
   if kind == 'local':
     from ct_platform.backends.local_runner import LocalPipelineRunner
     return LocalPipelineRunner(**config['kwargs'])
+  if kind == 'vertex':
+    from ct_platform.backends.vertex import VertexPipelineRunner
+    return VertexPipelineRunner(**config['kwargs'])
+  if kind == 'kfp':
+    from ct_platform.backends.kfp import KfpPipelineRunner
+    return KfpPipelineRunner(**config['kwargs'])
   raise ValueError(f'runner config kind {kind!r} is unknown')
 
 
@@ -42,4 +57,7 @@ def registry_for(settings: Settings):
   if settings.registry == 'local':
     from ct_platform.backends.local_registry import LocalModelRegistry
     return LocalModelRegistry(settings.registry_root, settings.model_name)
+  if settings.registry == 'vertex':
+    from ct_platform.backends.vertex import VertexModelRegistry
+    return VertexModelRegistry.from_settings(settings)
   raise NotImplementedError(f'registry backend {settings.registry!r} is not built yet')

@@ -148,7 +148,7 @@ class DuckDBWarehouse:
     return dict(profile, window=window.as_dict(), columns=types, warehouse='duckdb',
                 source_table=self.source_table)
 
-  def extract_span(self, window, span_uri: str, run_info: dict) -> dict:
+  def extract_span(self, window, span_uri: str, run_info: dict, context=None) -> dict:
     """Writes the window's rows as CSV into span_uri, then its manifest (last)."""
     params = self._window_params(window)
     names, rows = self.query('training_window', params)

@@ -20,6 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
+from ct_platform.labels import version_labels
+
 CHAMPION = 'champion'
 
 
@@ -91,9 +93,10 @@ class LocalModelRegistry:
         break
       except FileExistsError:
         version += 1
+    labels = version_labels(metadata)  # Vertex AI's label rules hold here too
     target = self._version_dir(version)
     shutil.copytree(source, target / 'model')
-    record = dict(metadata, version=version, model_name=self.model_name,
+    record = dict(metadata, version=version, model_name=self.model_name, labels=labels,
                   source_model_uri=str(source),
                   registered_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))
     _atomic_write_json(target / 'metadata.json', record)  # last: the version is complete

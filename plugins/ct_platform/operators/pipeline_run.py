@@ -18,11 +18,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from pathlib import Path
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 STATE_KEY = 'ct_pipeline_run'
+CONSOLE_URL_KEY = 'pipeline_console_url'
+
+
+class PipelineRunLink(BaseOperatorLink):
+  """The pipeline run in its backend's console (Vertex AI, KFP) or its local folder."""
+  name = 'Pipeline run'
+
+  def get_link(self, operator, *, ti_key):
+    from airflow.sdk.execution_time.xcom import XCom
+    return XCom.get_value(ti_key=ti_key, key=CONSOLE_URL_KEY) or ''
 
 
 class PipelineRunFailed(RuntimeError):
@@ -32,6 +41,7 @@ class PipelineRunFailed(RuntimeError):
 class RunTfxPipelineOperator(BaseOperator):
   template_fields = ('span', 'champion', 'plan', 'hparams')
   ui_color = '#e8f0fe'
+  operator_extra_links = (PipelineRunLink(),)
 
   def __init__(self, *, span, champion=None, plan=None, hparams=None,
                settings_overrides: dict | None = None, **kwargs):
@@ -64,6 +74,7 @@ class RunTfxPipelineOperator(BaseOperator):
                     record['attempt'], state.state)
       if state.active:
         self.log.info('reconnecting to the running pipeline run %s', record['run_id'])
+        self._push_link(context, runner, record['run_id'])
         return self._defer(runner, record, settings)
       if state.succeeded:
         return self._finish(context, record)
@@ -72,7 +83,7 @@ class RunTfxPipelineOperator(BaseOperator):
                     state.message, attempt)
 
     from ct_platform.spans import read_manifest
-    read_manifest(self.span['uri'])  # nothing reads a span without its manifest
+    read_manifest(self.span['uri'], settings)  # nothing reads a span without its manifest
     dag_run = context['dag_run']
     run_id = pipeline_run_id(dag_run.dag_id, dag_run.run_id, attempt)
     champion = self.champion or None
@@ -87,10 +98,16 @@ class RunTfxPipelineOperator(BaseOperator):
               'runner': runner.config()['kind']}
     store.set(STATE_KEY, record)  # before submitting: a crash now loses nothing
     runner.submit(spec)
+    self._push_link(context, runner, run_id)
     self.log.info('submitted pipeline run %s (%s variant) on the %s backend: %s',
                   run_id, 'with_baseline' if champion else 'first_run', runner.kind,
                   runner.console_url(run_id))
     return self._defer(runner, record, settings)
+
+  @staticmethod
+  def _push_link(context, runner, run_id):
+    if context.get('ti') is not None:
+      context['ti'].xcom_push(key=CONSOLE_URL_KEY, value=runner.console_url(run_id))
 
   def _defer(self, runner, record, settings):
     from ct_platform.triggers.pipeline_run import PipelineRunTrigger
@@ -125,13 +142,15 @@ class RunTfxPipelineOperator(BaseOperator):
     return self._finish(context, record)
 
   def _finish(self, context, record):
+    from ct_platform import storage
     from ct_platform.contracts import validate_run_summary
 
-    path = Path(record['summary_uri'])
-    if not path.exists():
+    settings = self._settings()
+    path = record['summary_uri']
+    if not storage.exists(path, settings):
       raise PipelineRunFailed(f'pipeline run {record["run_id"]} succeeded but wrote no run '
                               f'summary at {path}')
-    summary = validate_run_summary(json.loads(path.read_text()))
+    summary = validate_run_summary(json.loads(storage.read_text(path, settings)))
     context['task_state_store'].delete(STATE_KEY)  # done: a clear starts a new run
     self.log.info('pipeline run %s: %s, blessed=%s', record['run_id'], summary['status'],
                   summary['blessing']['blessed'])

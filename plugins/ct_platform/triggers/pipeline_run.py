@@ -8,7 +8,8 @@ the trigger runs on any triggerer), and yields exactly one event:
   (Airflow's defer timeout does not call on_kill, so the trigger enforces it);
 - on_kill (a user marked the task failed/success or cleared it while deferred)
   cancels the run; cleanup (triggerer restart, normal exit) leaves it running;
-- errors while polling are retried with backoff for up to max_poll_error_seconds.
+- errors while polling are retried with backoff for up to max_poll_error_seconds;
+  an HTTP 4xx other than 408/429 (denied, not found, bad request) is not retried.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ class PipelineRunTrigger(BaseTrigger):
       except Exception as e:  # transient backend errors: retry with backoff, bounded
         now = asyncio.get_running_loop().time()
         first_error_at = first_error_at or now
-        if now - first_error_at > self.max_poll_error_seconds:
+        code = getattr(e, 'code', None)
+        if not isinstance(code, int):  # kfp_server_api.ApiException has .status
+          code = getattr(e, 'status', None)
+        permanent = isinstance(code, int) and 400 <= code < 500 and code not in (408, 429)
+        if permanent or now - first_error_at > self.max_poll_error_seconds:
           yield TriggerEvent({'status': 'POLL_ERROR', 'run_id': self.run_id,
                               'message': f'polling failed for {now - first_error_at:.0f} s: '
                                          f'{type(e).__name__}: {e}',

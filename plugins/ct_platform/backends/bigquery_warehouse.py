@@ -1,0 +1,143 @@
+"""The production warehouse: BigQuery, with the same SQL files as the local one.
+
+Extract: the training-window query wrapped in EXPORT DATA (one job: query and export to
+the span folder on GCS as CSV parts with a header), run by the provider's
+BigQueryInsertJobOperator on its non-deferrable path, which is crash-safe in provider
+22.8 (ResumableJobMixin, durable: the job id goes to the task's task_state_store before
+polling, and a retry re-attaches to it). The window dates are bound query parameters,
+never text. GCS has no rename: the manifest, written create-only after the job, is what
+makes the span complete. The span folder is recorded in task_state_store first, so a
+retry that re-attaches to the job also finishes the folder that job writes.
+
+Drift profile: the profile SQL (ct_platform.drift) as a query job with the same bound
+parameters; only the aggregates come back. Column types from a dry run (free).
+"""
+
+from __future__ import annotations
+
+import json
+
+from ct_platform import sql, storage
+from ct_platform.spans import MANIFEST
+
+SPAN_KEY = 'ct_extract_span_uri'
+_TYPES = {'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL'}
+
+
+class BigQueryWarehouse:
+  def __init__(self, source_table: str, project: str, location: str = 'US',
+               gcp_conn_id: str = 'google_cloud_default', impersonation_chain: str = ''):
+    self.source_table = source_table
+    self.project = project
+    self.location = location
+    self.gcp_conn_id = gcp_conn_id
+    self.impersonation_chain = impersonation_chain
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(settings.source_table, settings.project, settings.bigquery_location,
+               settings.gcp_conn_id, settings.impersonation_chain)
+
+  @property
+  def _chain(self):
+    return [s for s in self.impersonation_chain.split(',') if s] or None
+
+  def _hook(self):
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+    return BigQueryHook(gcp_conn_id=self.gcp_conn_id, location=self.location,
+                        impersonation_chain=self._chain, use_legacy_sql=False)
+
+  @staticmethod
+  def query_parameters(window) -> list[dict]:
+    return [{'name': name, 'parameterType': {'type': 'STRING'},
+             'parameterValue': {'value': value}}
+            for name, value in (('window_start', window.start.isoformat()),
+                                ('window_end', window.end.isoformat()))]
+
+  def export_sql(self, span_uri: str) -> str:
+    """EXPORT DATA around the training-window query (the span URI is ours, not input)."""
+    if not storage.is_gcs(span_uri) or "'" in span_uri:
+      raise ValueError(f'span_uri: {span_uri!r}: BigQuery exports to a gs:// folder only '
+                       f'(setting bucket)')
+    select = sql.without_order(sql.load('training_window', self.source_table))
+    return (f"EXPORT DATA OPTIONS (uri = '{span_uri}/part-*.csv', format = 'CSV', "
+            f"header = true, overwrite = true) AS\n{select}")
+
+  def columns(self) -> list[str]:
+    import sqlglot
+
+    return sqlglot.parse_one(sql.load('training_window', self.source_table),
+                             read='bigquery').named_selects
+
+  def extract_span(self, window, span_uri: str, run_info: dict, context=None) -> dict:
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+    if context is None:
+      raise ValueError('the BigQuery extract runs inside an Airflow task (context needed)')
+    store = context['task_state_store']
+    recorded = store.get(SPAN_KEY)
+    if recorded:  # a retry: finish the folder the recorded job writes, not a new one
+      span_uri = recorded
+      if storage.exists(storage.join(span_uri, MANIFEST)):
+        return json.loads(storage.read_text(storage.join(span_uri, MANIFEST)))
+    elif storage.list_names(span_uri):
+      raise ValueError(f'span {span_uri} already exists: spans are immutable')
+    store.set(SPAN_KEY, span_uri)
+    params = self.query_parameters(window)
+    job_op = BigQueryInsertJobOperator(
+        task_id=context['ti'].task_id, project_id=self.project, location=self.location,
+        gcp_conn_id=self.gcp_conn_id, impersonation_chain=self._chain, deferrable=False,
+        configuration={'query': {'query': self.export_sql(span_uri), 'useLegacySql': False,
+                                 'parameterMode': 'NAMED', 'queryParameters': params}})
+    job_id = job_op.execute(context)
+    job = self._hook().get_job(job_id=job_id, project_id=self.project, location=self.location)
+    stats = (job._properties.get('statistics', {}).get('query', {})
+             .get('exportDataStatistics', {}))
+    rows = int(stats.get('rowCount', 0))
+    files = [n for n in storage.list_names(span_uri) if n.startswith('part-')]
+    manifest = dict(
+        window=window.as_dict(), rows=rows, columns=self.columns(), files=files,
+        source_table=self.source_table, warehouse='bigquery', bigquery_job_id=job_id,
+        query_parameters={p['name']: p['parameterValue']['value'] for p in params},
+        uri=span_uri, complete=True, **run_info)
+    import datetime as dt
+
+    manifest['written_at'] = dt.datetime.now(dt.timezone.utc).isoformat(
+        timespec='microseconds')
+    storage.write_text(storage.join(span_uri, MANIFEST), json.dumps(
+        manifest, indent=2, sort_keys=True), content_type='application/json', create_only=True)
+    store.delete(SPAN_KEY)
+    return manifest
+
+  def _run(self, text: str, window, dry_run: bool = False):
+    from google.cloud import bigquery
+
+    params = [bigquery.ScalarQueryParameter(p['name'], 'STRING', p['parameterValue']['value'])
+              for p in self.query_parameters(window)]
+    client = self._hook().get_client(project_id=self.project, location=self.location)
+    job = client.query(text, job_config=bigquery.QueryJobConfig(
+        query_parameters=params, dry_run=dry_run, use_legacy_sql=False),
+        location=self.location)
+    return job
+
+  def describe(self, window) -> dict:
+    """{column: type} of the training-window query: a dry run (reads and bills nothing)."""
+    job = self._run(sql.without_order(sql.load('training_window', self.source_table)), window,
+                    dry_run=True)
+    fields = job._properties.get('statistics', {}).get('query', {}).get('schema', {}).get(
+        'fields', [])
+    return {f['name']: _TYPES.get(f['type'], f['type']) for f in fields}
+
+  def profile(self, window, config) -> dict:
+    from ct_platform import drift
+
+    types = self.describe(window)
+    kinds = drift.columns_to_profile(types, config)
+    window_sql = sql.without_order(sql.load('training_window', self.source_table))
+    text = drift.build_profile_sql(window_sql, kinds, config.histogram_buckets,
+                                   config.top_k_values, config.numeric_histogram)
+    rows = [tuple(r.values()) for r in self._run(text, window).result()]
+    profile = drift.parse_profile(rows, types, kinds, config.histogram_buckets)
+    return dict(profile, window=window.as_dict(), columns=types, warehouse='bigquery',
+                source_table=self.source_table)

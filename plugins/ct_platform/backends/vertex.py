@@ -1,0 +1,286 @@
+"""Vertex AI backends: Pipelines (submit / state / cancel) and the Model Registry.
+
+Not the provider's RunPipelineJobOperator (provider 22.8 makes a new job id on every
+retry, fails on one transient poll error, leaves the job running when a deferred task
+is killed and counts PAUSED as success) and not its gRPC hooks (fixed to
+`{region}-aiplatform.googleapis.com`): we build google-cloud-aiplatform's v1 clients with
+the REST transport and an `api_endpoint` setting (private endpoints; a local server in
+tests), and take credentials from the provider's GoogleBaseHook (the Connection
+`gcp_conn_id`, `impersonation_chain`). The job id is the run id, attempt included, so a
+retried submit of the same attempt finds its job (409) instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from ct_platform import storage
+from ct_platform.backends.runner import PipelineRunSpec, RunState
+from ct_platform.labels import label_slug, validate_labels, version_labels
+
+STATES = {  # Vertex PipelineState -> ours (runner.ACTIVE / runner.TERMINAL)
+    'PIPELINE_STATE_QUEUED': 'QUEUED', 'PIPELINE_STATE_PENDING': 'PENDING',
+    'PIPELINE_STATE_RUNNING': 'RUNNING', 'PIPELINE_STATE_CANCELLING': 'CANCELLING',
+    'PIPELINE_STATE_SUCCEEDED': 'SUCCEEDED', 'PIPELINE_STATE_FAILED': 'FAILED',
+    'PIPELINE_STATE_CANCELLED': 'CANCELLED', 'PIPELINE_STATE_PAUSED': 'PAUSED',
+    'PIPELINE_STATE_UNSPECIFIED': 'PENDING',
+}
+log = logging.getLogger(__name__)
+JOB_ID = re.compile(r'^[a-z][-a-z0-9]{0,127}$')
+
+
+def _credentials(gcp_conn_id: str, impersonation_chain: str):
+  from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+  chain = [s for s in impersonation_chain.split(',') if s] or None
+  return GoogleBaseHook(gcp_conn_id=gcp_conn_id, impersonation_chain=chain).get_credentials()
+
+
+def _client(kind: str, region: str, api_endpoint: str, gcp_conn_id: str,
+            impersonation_chain: str):
+  from google.api_core.client_options import ClientOptions
+  from google.cloud import aiplatform_v1
+
+  cls = {'pipeline': aiplatform_v1.PipelineServiceClient,
+         'model': aiplatform_v1.ModelServiceClient}[kind]
+  return cls(credentials=_credentials(gcp_conn_id, impersonation_chain), transport='rest',
+             client_options=ClientOptions(
+                 api_endpoint=api_endpoint or f'{region}-aiplatform.googleapis.com'))
+
+
+def _code(error) -> int | None:
+  code = getattr(error, 'code', None)
+  return getattr(code, 'value', code) if code is not None else None
+
+
+class VertexPipelineRunner:
+  kind = 'vertex'
+
+  def __init__(self, project: str, region: str, pipeline_root: str, compiled_pipeline_uri: str,
+               api_endpoint: str = '', gcp_conn_id: str = 'google_cloud_default',
+               impersonation_chain: str = '', service_account: str = ''):
+    for name, value in (('project', project), ('region', region),
+                        ('pipeline_root', pipeline_root),
+                        ('compiled_pipeline_uri', compiled_pipeline_uri)):
+      if not value:
+        raise ValueError(f'setting {name} is empty: the Vertex AI runner needs it '
+                         f'(Variable ct_settings or CT_{name.upper()})')
+    self.project, self.region = project, region
+    self.pipeline_root = pipeline_root
+    self.compiled_pipeline_uri = compiled_pipeline_uri
+    self.api_endpoint = api_endpoint
+    self.gcp_conn_id = gcp_conn_id
+    self.impersonation_chain = impersonation_chain
+    self.service_account = service_account
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(project=settings.project, region=settings.region,
+               pipeline_root=settings.pipeline_root_uri,
+               compiled_pipeline_uri=settings.compiled_pipeline_uri,
+               api_endpoint=settings.vertex_api_endpoint, gcp_conn_id=settings.gcp_conn_id,
+               impersonation_chain=settings.impersonation_chain,
+               service_account=settings.pipeline_service_account)
+
+  def config(self) -> dict:
+    """What the trigger serializes: everything, connection and impersonation included."""
+    return {'kind': self.kind, 'kwargs': {
+        'project': self.project, 'region': self.region, 'pipeline_root': self.pipeline_root,
+        'compiled_pipeline_uri': self.compiled_pipeline_uri, 'api_endpoint': self.api_endpoint,
+        'gcp_conn_id': self.gcp_conn_id, 'impersonation_chain': self.impersonation_chain,
+        'service_account': self.service_account}}
+
+  @property
+  def parent(self) -> str:
+    return f'projects/{self.project}/locations/{self.region}'
+
+  def job_name(self, run_id: str) -> str:
+    return f'{self.parent}/pipelineJobs/{run_id}'
+
+  def summary_uri(self, run_id: str) -> str:
+    return storage.join(self.pipeline_root, run_id, 'run_summary.json')
+
+  def console_url(self, run_id: str) -> str:
+    return (f'https://console.cloud.google.com/vertex-ai/locations/{self.region}/pipelines/'
+            f'runs/{run_id}?project={self.project}')
+
+  def _client(self):
+    return _client('pipeline', self.region, self.api_endpoint, self.gcp_conn_id,
+                   self.impersonation_chain)
+
+  def job_body(self, spec: PipelineRunSpec) -> dict:
+    """The PipelineJob for this run: the compiled variant + this run's parameters."""
+    variant = 'with_baseline' if spec.baseline_model_uri else 'first_run'
+    path = storage.join(self.compiled_pipeline_uri, variant, 'pipeline.json')
+    compiled = json.loads(storage.read_text(path))
+    declared = compiled['pipelineSpec']['root'].get('inputDefinitions', {}).get('parameters', {})
+    values = {
+        'span_uri': spec.span_uri, 'summary_uri': spec.summary_uri, 'run_id': spec.run_id,
+        'train_args': json.dumps(spec.train_args or {}),
+        'push_destination': json.dumps({'filesystem': {'base_directory': storage.join(
+            self.pipeline_root, spec.run_id, 'candidate')}}),
+        'baseline_model_uri': spec.baseline_model_uri}
+    missing = set(declared) - set(values)
+    if missing:
+      raise ValueError(f'compiled pipeline {path} declares runtime parameters {sorted(missing)} '
+                       f'this runner does not set')
+    values = {k: v for k, v in values.items() if k in declared}
+    runtime = {'gcsOutputDirectory': storage.join(self.pipeline_root, spec.run_id)}
+    schema = compiled['pipelineSpec'].get('schemaVersion', '2.0.0')
+    if tuple(int(x) for x in schema.split('.')[:2]) >= (2, 1):
+      runtime['parameterValues'] = values
+    else:  # 2.0.0 specs take typed Values
+      runtime['parameters'] = {k: {'stringValue': v} for k, v in values.items()}
+    labels = dict(compiled.get('labels') or {})
+    labels.update({label_slug(k)[:63] or 'label': label_slug(v)
+                   for k, v in (spec.labels or {}).items()})
+    labels.update({'ct_run': label_slug(spec.run_id), 'ct_version': label_slug(
+        spec.pipeline_version)})
+    body = {'displayName': spec.run_id, 'pipelineSpec': compiled['pipelineSpec'],
+            'labels': validate_labels(labels), 'runtimeConfig': runtime}
+    if self.service_account:
+      body['serviceAccount'] = self.service_account
+    return body
+
+  def submit(self, spec: PipelineRunSpec) -> str:
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    if not JOB_ID.match(spec.run_id):
+      raise ValueError(f'run_id {spec.run_id!r} is not a Vertex AI pipeline job id '
+                       f'([a-z][-a-z0-9]{{0,127}})')
+    job = aiplatform_v1.PipelineJob.from_json(json.dumps(self.job_body(spec)))
+    try:
+      self._client().create_pipeline_job(parent=self.parent, pipeline_job=job,
+                                         pipeline_job_id=spec.run_id)
+    except exceptions.Conflict:
+      pass  # this attempt's job exists (a crash right after create): reconnect to it
+    return spec.run_id
+
+  def get_state(self, run_id: str) -> RunState:
+    from google.api_core import exceptions
+
+    try:
+      job = self._client().get_pipeline_job(name=self.job_name(run_id))
+    except exceptions.NotFound:
+      return RunState('NOT_FOUND', f'Vertex AI has no pipeline job {self.job_name(run_id)}')
+    state = STATES.get(job.state.name, 'PENDING')
+    message = job.error.message if job.error and job.error.message else ''
+    if state == 'PAUSED':
+      message = message or 'the pipeline job is paused (Vertex AI PAUSED)'
+    return RunState(state, message, log_path=self.console_url(run_id))
+
+  def cancel(self, run_id: str, reason: str = 'cancel requested') -> None:
+    from google.api_core import exceptions
+
+    try:
+      self._client().cancel_pipeline_job(name=self.job_name(run_id))
+    except exceptions.NotFound:
+      pass  # never created
+    except (exceptions.FailedPrecondition, exceptions.BadRequest) as e:
+      # Vertex answers 400 FAILED_PRECONDITION for a job that has already finished
+      log.warning('cancel %s (%s): %s', run_id, reason, e)
+
+
+class VertexModelRegistry:
+  """Versions of one Vertex AI Model; the `champion` version alias is the pointer."""
+
+  def __init__(self, project: str, region: str, model_name: str, api_endpoint: str = '',
+               gcp_conn_id: str = 'google_cloud_default', impersonation_chain: str = '',
+               serving_image: str = ''):
+    self.project, self.region = project, region
+    self.model_id = label_slug(model_name)
+    self.model_name = model_name
+    self.api_endpoint = api_endpoint
+    self.gcp_conn_id = gcp_conn_id
+    self.impersonation_chain = impersonation_chain
+    self.serving_image = serving_image
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(project=settings.project, region=settings.region,
+               model_name=settings.model_name, api_endpoint=settings.vertex_api_endpoint,
+               gcp_conn_id=settings.gcp_conn_id,
+               impersonation_chain=settings.impersonation_chain,
+               serving_image=settings.serving_image)
+
+  @property
+  def location(self) -> str:
+    return f'projects/{self.project}/locations/{self.region}'
+
+  @property
+  def resource(self) -> str:
+    return f'{self.location}/models/{self.model_id}'
+
+  def _client(self):
+    return _client('model', self.region, self.api_endpoint, self.gcp_conn_id,
+                   self.impersonation_chain)
+
+  def _record(self, model) -> dict:
+    model_uri = storage.parent(model.artifact_uri)  # the TFX Model folder (baseline input)
+    try:
+      record = json.loads(storage.read_text(storage.join(model_uri, 'metadata.json')))
+    except Exception as e:  # noqa: BLE001 (a version registered by hand)
+      record = {'metadata_error': f'{type(e).__name__}: {e}'}
+    return dict(record, version=int(model.version_id), model_uri=model_uri,
+                vertex_model=f'{self.resource}@{model.version_id}',
+                aliases=list(model.version_aliases))
+
+  def get_version(self, version: int) -> dict:
+    from google.api_core import exceptions
+
+    try:
+      return self._record(self._client().get_model(name=f'{self.resource}@{int(version)}'))
+    except exceptions.NotFound as e:
+      raise LookupError(f'model {self.resource} has no version {version}') from e
+
+  def get_alias(self, alias: str = 'champion') -> dict | None:
+    from google.api_core import exceptions
+
+    try:
+      model = self._client().get_model(name=f'{self.resource}@{alias}')
+    except exceptions.NotFound:
+      return None
+    return dict(self._record(model), alias=alias)
+
+  def register(self, candidate_model_uri: str, metadata: dict) -> dict:
+    """Uploads the candidate as a new version (metadata.json beside it first)."""
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    smoke = metadata.get('smoke_test') or {}
+    if smoke.get('passed') is not True:
+      raise ValueError(f'candidate {candidate_model_uri}: its smoke test did not pass '
+                       f'({smoke.get("message", "no result")}); not uploading it')
+    labels = version_labels(metadata)
+    storage.write_text(storage.join(candidate_model_uri, 'metadata.json'),
+                       json.dumps(metadata, indent=2, sort_keys=True, default=str),
+                       content_type='application/json')
+    brief = {k: metadata.get(k) for k in ('run_id', 'airflow_run_id', 'metrics', 'window',
+                                          'git_sha', 'smoke_test')}
+    brief['span_uri'] = (metadata.get('span') or {}).get('uri')
+    model = aiplatform_v1.Model(
+        display_name=self.model_name, artifact_uri=storage.join(candidate_model_uri,
+                                                                'Format-Serving'),
+        version_description=json.dumps(brief, sort_keys=True, default=str)[:4000],
+        labels=labels,
+        container_spec=aiplatform_v1.ModelContainerSpec(image_uri=self.serving_image)
+        if self.serving_image else None)
+    client = self._client()
+    try:
+      client.get_model(name=self.resource)
+      request = aiplatform_v1.UploadModelRequest(parent=self.location, model=model,
+                                                 parent_model=self.resource)
+    except exceptions.NotFound:
+      request = aiplatform_v1.UploadModelRequest(parent=self.location, model=model,
+                                                 model_id=self.model_id)
+    result = client.upload_model(request=request).result(timeout=1800)
+    return dict(metadata, version=int(result.model_version_id), model_uri=candidate_model_uri,
+                vertex_model=f'{self.resource}@{result.model_version_id}')
+
+  def set_alias(self, version: int, alias: str = 'champion', reason: str = '') -> dict:
+    model = self._client().merge_version_aliases(name=f'{self.resource}@{int(version)}',
+                                                 version_aliases=[alias])
+    return self._record(model)

@@ -1,0 +1,33 @@
+"""requirements.txt is what Composer installs on top of its image: nothing the image pins,
+and the image it names runs the Airflow version the local env locks."""
+
+import re
+
+from ci_checks import REPO, locked_version
+
+# Composer images ship these; pinning them in requirements.txt breaks the environment.
+IMAGE_OWNED = re.compile(r'^(apache-airflow(-providers-[a-z-]+)?|google-cloud-[a-z-]+|'
+                         r'google-api-core|protobuf|grpcio)(\W|$)', re.I)
+
+
+def _requirements():
+  lines = (REPO / 'requirements.txt').read_text().splitlines()
+  return [line.strip() for line in lines if line.strip() and not line.startswith('#')]
+
+
+def test_requirements_pin_every_package_and_nothing_the_image_owns():
+  reqs = _requirements()
+  assert reqs, 'requirements.txt lists no packages'
+  for req in reqs:
+    assert re.match(r'^[A-Za-z0-9_.-]+==[\w.]+$', req), f'{req!r} is not pinned with =='
+    assert not IMAGE_OWNED.match(req), f'{req!r}: the Composer image already ships it'
+
+
+def test_the_named_composer_image_runs_the_locally_locked_airflow():
+  text = (REPO / 'requirements.txt').read_text()
+  images = re.findall(r'composer-3-airflow-(\d+\.\d+\.\d+)-build\.\d+', text)
+  assert images, 'requirements.txt names no Composer image'
+  assert set(images) == {locked_version('apache-airflow')}
+  pinned = re.search(r'^apache-airflow==(\S+)$', (REPO / 'requirements-local.in').read_text(),
+                     re.M)
+  assert pinned and pinned.group(1) == images[0]

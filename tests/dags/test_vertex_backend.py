@@ -1,0 +1,94 @@
+"""continuous_training under `airflow dags test` with the Vertex AI configuration.
+
+Same DAG file; only configuration changes (CT_RUNNER=vertex, CT_REGISTRY=vertex, a gs://
+bucket): spans, drift outputs, run summary and reports go to the GCS API served by
+gcp-storage-emulator, the pipeline job and the model registry to a local server that
+answers as Vertex AI does (tests/fakes/vertex.py), through the real client libraries.
+The "pipeline run" on that server writes what the pipeline's last step would: a
+candidate model and the run summary, which the DAG reads, gates and promotes.
+"""
+
+import json
+import socket
+import sys
+
+import pytest
+from conftest import REPO, task_states
+
+sys.path.insert(0, str(REPO / 'tests'))
+from fakes.vertex import FakeVertex, summary_writer, write_compiled_pipeline  # noqa: E402
+
+BUCKET = 'ct-vertex-test'
+
+
+@pytest.fixture
+def gcs_emulator(monkeypatch):
+  from gcp_storage_emulator.server import create_server
+  from google.cloud import storage
+
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  server = create_server('127.0.0.1', port, in_memory=True)
+  server.start()
+  host = f'http://127.0.0.1:{port}'
+  monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
+  client = storage.Client()
+  client.create_bucket(BUCKET)
+  yield host, client
+  server.stop()
+
+
+def test_vertex_configuration_reaches_the_gate_with_the_servers_summary_and_promotes(
+    airflow_env, local_dir, gcs_emulator, tmp_path):
+  host, client = gcs_emulator
+  vertex = FakeVertex()
+  vertex.on_succeeded = summary_writer(REPO / 'tests' / 'plugins' / 'data' /
+                                       'run_summary_blessed.json')
+  try:
+    airflow_env.seed(local_dir)
+    compiled = write_compiled_pipeline(tmp_path / 'compiled')
+    env = {
+        'CT_RUNNER': 'vertex', 'CT_REGISTRY': 'vertex', 'CT_BUCKET': f'gs://{BUCKET}',
+        'CT_PROJECT': 'p1', 'CT_REGION': 'us-central1',
+        'CT_VERTEX_API_ENDPOINT': vertex.endpoint, 'CT_PIPELINE_SPEC_URI': str(compiled),
+        'CT_IMPERSONATION_CHAIN': 'ct-pipeline@p1.iam.gserviceaccount.com',
+        'CT_POLL_INTERVAL_SECONDS': '1', 'STORAGE_EMULATOR_HOST': host,
+        'AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT': json.dumps(
+            {'conn_type': 'google_cloud_platform',
+             'extra': {'is_anonymous': True, 'project': 'p1'}})}
+    rc, log = airflow_env.run('continuous_training', local_dir,
+                              {'window_end': '2016-01-01', 'window_days': 90}, **env)
+    assert rc == 0, log[-5000:]
+    states = task_states(airflow_env, local_dir, 'continuous_training', log)
+    assert states['run_pipeline'] == 'success' and states['promote'] == 'success', states
+
+    # one pipeline job, with this run's span and parameters
+    (_, _, query, body), = vertex.creates()
+    params = {k: v['stringValue'] for k, v in body['runtimeConfig']['parameters'].items()}
+    run_id = query['pipelineJobId'][0]
+    assert params['span_uri'].startswith(f'gs://{BUCKET}/spans/20151003-20160101/')
+    assert params['summary_uri'] == (f'gs://{BUCKET}/pipeline_root/{run_id}/'
+                                     f'run_summary.json')
+    assert 'baseline_model_uri' not in params  # no champion yet: the first-run variant
+    names = {b.name for b in client.list_blobs(BUCKET)}
+    span = params['span_uri'][len(f'gs://{BUCKET}/'):]
+    assert {f'{span}/part-00000.csv', f'{span}/_MANIFEST.json',
+            f'{span}.drift/drift_report.html'} <= names
+
+    # the gate read the server's summary and wrote its report next to it
+    decision = json.loads(client.bucket(BUCKET).blob(
+        f'pipeline_root/{run_id}/gate_decision.json').download_as_text())
+    assert decision['outcome'] == 'promote' and decision['run_id'] == run_id
+
+    # the registry: version 1 uploaded from the candidate, then the champion alias
+    (_, _, _, upload), = vertex.calls('POST', r'models:upload$')
+    assert upload['modelId'] == 'chicago-taxi-tipper'
+    assert upload['model']['artifactUri'] == (f'gs://{BUCKET}/pipeline_root/{run_id}/'
+                                              f'candidate/1/Format-Serving')
+    assert vertex.calls('POST', r'models/chicago-taxi-tipper@1:mergeVersionAliases$')
+    meta = json.loads(client.bucket(BUCKET).blob(
+        f'pipeline_root/{run_id}/candidate/1/metadata.json').download_as_text())
+    assert meta['smoke_test']['passed'] and meta['drift_baseline']['profile']['rows'] > 0
+  finally:
+    vertex.close()

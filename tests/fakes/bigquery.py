@@ -1,0 +1,147 @@
+"""A small BigQuery REST server on loopback (jobs.insert / get / cancel, getQueryResults).
+
+The real google-cloud-bigquery client (and the provider's operator and hook above it)
+reach it through BIGQUERY_EMULATOR_HOST, the library's own setting. It records every
+request. A job finishes when `mode` says DONE (tests flip it), fails when FAILED. An
+EXPORT DATA job, once done, writes its CSV part into the GCS emulator at the job's uri
+(`export_rows` data rows), as BigQuery would, and reports exportDataStatistics. Query
+jobs answer `query_rows` (list of value lists) with `query_schema`; dry runs answer
+`dry_run_schema`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class FakeBigQuery:
+  def __init__(self):
+    self.log = []
+    self.jobs = {}
+    self.mode = 'DONE'           # RUNNING | DONE | FAILED
+    self.export_rows = [['1', '5.25', 'Cash'], ['2', '8.0', 'Credit Card']]
+    self.export_header = ['trip', 'fare', 'payment_type']
+    self.query_schema = []
+    self.query_rows = []
+    self.dry_run_schema = []
+    self.fail_gets = 0           # the next N jobs.get answer 400 (a task dying mid-poll)
+    self._exported = set()
+    self._lock = threading.Lock()
+    fake = self
+
+    class Handler(BaseHTTPRequestHandler):
+      protocol_version = 'HTTP/1.1'
+
+      def _do(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        raw = self.rfile.read(n) if n else b''
+        body = json.loads(raw) if raw else None
+        url = urlsplit(self.path)
+        path, query = unquote(url.path), parse_qs(url.query)
+        with fake._lock:
+          fake.log.append((self.command, path, query, body))
+        status, response = fake.route(self.command, path, query, body)
+        data = json.dumps(response).encode()
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json; charset=UTF-8')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+      do_GET = do_POST = _do
+
+      def log_message(self, *args):
+        pass
+
+    self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    self.endpoint = f'http://127.0.0.1:{self.server.server_address[1]}'
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+  def close(self):
+    self.server.shutdown()
+    self.server.server_close()
+
+  def inserts(self):
+    return [e for e in self.log if e[0] == 'POST' and re.fullmatch(
+        r'/bigquery/v2/projects/[^/]+/jobs', e[1])]
+
+  def _export(self, job):
+    from google.cloud import storage
+
+    query = job['configuration']['query']['query']
+    m = re.search(r"uri\s*=\s*'gs://([^/]+)/([^']*)'", query)
+    bucket, name = m.group(1), m.group(2).replace('*', '000000000000')
+    lines = [','.join(self.export_header)] + [','.join(r) for r in self.export_rows]
+    storage.Client().bucket(bucket).blob(name).upload_from_string('\n'.join(lines) + '\n')
+
+  def _resource(self, jid):
+    job = self.jobs[jid]
+    status = {'state': 'RUNNING' if self.mode == 'RUNNING' else 'DONE'}
+    if self.mode == 'FAILED':
+      status['errorResult'] = {'reason': 'invalidQuery', 'message': 'Syntax error'}
+      status['errors'] = [status['errorResult']]
+    resource = {'kind': 'bigquery#job', 'id': f'p1:US.{jid}',
+                'jobReference': job['jobReference'], 'configuration': job['configuration'],
+                'status': status, 'statistics': {'creationTime': '1767225600000',
+                                                 'startTime': '1767225601000'}}
+    if status['state'] == 'DONE':
+      resource['statistics']['endTime'] = '1767225602000'
+      query = job['configuration'].get('query', {})
+      stats = {}
+      if query.get('query', '').lstrip().upper().startswith('EXPORT DATA'):
+        if self.mode == 'DONE' and jid not in self._exported:
+          self._export(job)
+          self._exported.add(jid)
+        stats['exportDataStatistics'] = {'fileCount': '1',
+                                         'rowCount': str(len(self.export_rows))}
+      if job['configuration'].get('dryRun'):
+        stats['schema'] = {'fields': self.dry_run_schema}
+      resource['statistics']['query'] = stats
+    return resource
+
+  def route(self, method, path, query, body):
+    m = re.fullmatch(r'/bigquery/v2/projects/([^/]+)/jobs', path)
+    if m and method == 'POST':
+      jid = body['jobReference']['jobId']
+      if jid in self.jobs:
+        return 409, {'error': {'code': 409, 'message': f'Already Exists: Job {jid}',
+                               'status': 'ALREADY_EXISTS',
+                               'errors': [{'reason': 'duplicate', 'message': 'dup'}]}}
+      body['jobReference'].setdefault('location', 'US')
+      self.jobs[jid] = body
+      return 200, self._resource(jid)
+    m = re.fullmatch(r'/bigquery/v2/projects/([^/]+)/jobs/([^/]+)(/cancel)?', path)
+    if m:
+      jid = m.group(2)
+      if jid not in self.jobs:
+        return 404, {'error': {'code': 404, 'message': f'Not found: Job {jid}',
+                               'status': 'NOT_FOUND',
+                               'errors': [{'reason': 'notFound', 'message': 'nf'}]}}
+      if m.group(3):
+        return 200, {'kind': 'bigquery#jobCancelResponse', 'job': self._resource(jid)}
+      if self.fail_gets:
+        self.fail_gets -= 1
+        return 400, {'error': {'code': 400, 'message': 'the worker died here',
+                               'status': 'INVALID_ARGUMENT',
+                               'errors': [{'reason': 'invalid', 'message': 'died'}]}}
+      return 200, self._resource(jid)
+    m = re.fullmatch(r'/bigquery/v2/projects/([^/]+)/queries/([^/]+)', path)
+    if m:
+      jid = m.group(2)
+      done = self.mode != 'RUNNING'
+      if not done:
+        time.sleep(0.3)  # the real server long-polls
+      result = {'kind': 'bigquery#getQueryResultsResponse',
+                'jobReference': self.jobs[jid]['jobReference'], 'jobComplete': done}
+      if done:
+        rows = [] if 'EXPORT DATA' in self.jobs[jid]['configuration']['query']['query'] \
+            else self.query_rows
+        result.update({'schema': {'fields': self.query_schema}, 'totalRows': str(len(rows)),
+                       'rows': [{'f': [{'v': v} for v in r]} for r in rows]})
+      return 200, result
+    return 404, {'error': {'code': 404, 'message': f'no route {path}', 'status': 'NOT_FOUND'}}

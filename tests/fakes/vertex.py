@@ -1,0 +1,244 @@
+"""A small Vertex AI REST server on loopback, answering in the API's own JSON shapes.
+
+The real google-cloud-aiplatform clients (REST transport, `api_endpoint` pointed here)
+talk to it; it records every request. Pipeline jobs move through a scripted list of
+states, one per GET; `fail_next` answers the next GETs with error codes; a job that
+reaches SUCCEEDED may run `on_succeeded` (the dags test writes the run summary there,
+as the pipeline's last step would). Models: upload (a long-running operation polled
+at /ui/...), get by version or alias, mergeVersionAliases, listVersions.
+
+    python tests/fakes/vertex.py --port-file F    # as a process (the dags test)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_SCRIPT = ('PIPELINE_STATE_RUNNING', 'PIPELINE_STATE_SUCCEEDED')
+
+
+def _error(code, status, message):
+  return code, {'error': {'code': code, 'message': message, 'status': status}}
+
+
+class FakeVertex:
+  def __init__(self):
+    self.log = []            # (method, path, query, body)
+    self.jobs = {}           # name -> job json
+    self.scripts = {}        # job id -> remaining states
+    self.default_script = list(DEFAULT_SCRIPT)
+    self.fail_next = []      # status codes for the next GETs of pipeline jobs
+    self.fail_upload = False
+    self.models = {}         # model name -> {version id: model json}
+    self.ops = {}
+    self.on_succeeded = None
+    self._seq = itertools.count(1)
+    self._lock = threading.Lock()
+    fake = self
+
+    class Handler(BaseHTTPRequestHandler):
+      protocol_version = 'HTTP/1.1'
+
+      def _do(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        raw = self.rfile.read(n) if n else b''
+        body = json.loads(raw) if raw else None
+        url = urlsplit(self.path)
+        path, query = unquote(url.path), parse_qs(url.query)
+        with fake._lock:
+          fake.log.append((self.command, path, query, body))
+          status, response = fake.route(self.command, path, query, body)
+        data = json.dumps(response).encode()
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json; charset=UTF-8')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+      do_GET = do_POST = do_PATCH = do_DELETE = _do
+
+      def log_message(self, *args):
+        pass
+
+    self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    self.port = self.server.server_address[1]
+    self.endpoint = f'http://127.0.0.1:{self.port}'
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+  def close(self):
+    self.server.shutdown()
+    self.server.server_close()
+
+  # --- what tests read -------------------------------------------------------------
+  def calls(self, method, pattern):
+    return [entry for entry in self.log
+            if entry[0] == method and re.search(pattern, entry[1])]
+
+  def creates(self):
+    return self.calls('POST', r'/pipelineJobs$')
+
+  # --- routes ---------------------------------------------------------------------
+  def route(self, method, path, query, body):
+    m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+)/pipelineJobs', path)
+    if method == 'POST' and m:
+      job_id = query['pipelineJobId'][0]
+      name = f'{m.group(1)}/pipelineJobs/{job_id}'
+      if name in self.jobs:
+        return _error(409, 'ALREADY_EXISTS', f'{name} already exists')
+      self.jobs[name] = dict(body, name=name, state='PIPELINE_STATE_PENDING',
+                             createTime='2026-01-01T00:00:00Z')
+      self.scripts.setdefault(job_id, list(self.default_script))
+      return 200, self.jobs[name]
+    m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+/pipelineJobs/([^/:]+))(:cancel)?',
+                     path)
+    if m:
+      name, job_id, cancel = m.groups()
+      job = self.jobs.get(name)
+      if job is None:
+        return _error(404, 'NOT_FOUND', f'{name} not found')
+      if cancel:
+        if job['state'] in ('PIPELINE_STATE_SUCCEEDED', 'PIPELINE_STATE_FAILED',
+                            'PIPELINE_STATE_CANCELLED'):
+          return _error(400, 'FAILED_PRECONDITION', 'the job has finished')
+        job['state'] = 'PIPELINE_STATE_CANCELLING'
+        self.scripts[job_id] = ['PIPELINE_STATE_CANCELLED']
+        return 200, {}
+      if self.fail_next:
+        code = self.fail_next.pop(0)
+        return _error(code, {429: 'RESOURCE_EXHAUSTED', 503: 'UNAVAILABLE'}.get(
+            code, 'INTERNAL'), 'try again')
+      script = self.scripts.get(job_id) or []
+      if script:
+        job['state'] = script.pop(0)
+        if job['state'] == 'PIPELINE_STATE_FAILED':
+          job['error'] = {'code': 9, 'message': 'The DAG failed because some tasks failed: '
+                                                'Trainer'}
+        if job['state'] == 'PIPELINE_STATE_SUCCEEDED' and self.on_succeeded:
+          self.on_succeeded(job)
+      return 200, job
+    return self.route_models(method, path, query, body)
+
+  def _resolve(self, name):
+    base, _, ref = name.partition('@')
+    ref = ref or 'default'
+    for vid, model in self.models.get(base, {}).items():
+      if vid == ref or ref in model['versionAliases']:
+        return model
+    return None
+
+  def route_models(self, method, path, query, body):
+    m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+)/models:upload', path)
+    if method == 'POST' and m:
+      if body.get('parentModel'):
+        name = body['parentModel']
+        if name not in self.models:
+          return _error(404, 'NOT_FOUND', 'parent model not found')
+      else:
+        name = f'{m.group(1)}/models/{body["modelId"]}'
+        if name in self.models:
+          return _error(409, 'ALREADY_EXISTS', 'model exists')
+      op = f'{name}/operations/{next(self._seq)}'
+      if self.fail_upload:
+        self.ops[op] = {'name': op, 'done': True,
+                        'error': {'code': 3, 'message': 'artifact_uri holds no saved model'}}
+        return 200, {'name': op, 'done': False}
+      self.models.setdefault(name, {})
+      vid = str(len(self.models[name]) + 1)
+      aliases = list(body['model'].get('versionAliases', [])) + (['default'] if vid == '1'
+                                                                   else [])
+      self.models[name][vid] = dict(body['model'], name=name, versionId=vid,
+                                    versionAliases=aliases)
+      self.ops[op] = {'name': op, 'done': True, 'response': {
+          '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse',
+          'model': name, 'modelVersionId': vid}}
+      return 200, {'name': op, 'done': False}
+    m = re.fullmatch(r'/(?:v1|ui)/(projects/.+/operations/[^/:]+)', path)
+    if method == 'GET' and m:
+      return 200, self.ops[m.group(1)]
+    m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+/models/[^/:]+)'
+                     r'(:listVersions|:mergeVersionAliases)?', path)
+    if m:
+      name, verb = m.groups()
+      if verb == ':listVersions':
+        return 200, {'models': list(self.models.get(name, {}).values())}
+      target = self._resolve(name)
+      if target is None:
+        return _error(404, 'NOT_FOUND', f'model {name} not found')
+      if verb == ':mergeVersionAliases':
+        for alias in body['versionAliases']:
+          for other in self.models[name.partition('@')[0]].values():
+            other['versionAliases'] = [a for a in other['versionAliases'] if a != alias]
+          target['versionAliases'].append(alias)
+      return 200, target
+    return _error(404, 'NOT_FOUND', f'no route {method} {path}')
+
+
+def write_compiled_pipeline(root, schema='2.0.0'):
+  """A compiled pipeline folder shaped like `make compile`'s, with tiny specs."""
+  from pathlib import Path
+
+  root = Path(root)
+  for variant, extra in (('first_run', []), ('with_baseline', ['baseline_model_uri'])):
+    params = {p: {'type': 'STRING'} for p in ['span_uri', 'summary_uri', 'run_id',
+                                             'train_args', 'push_destination'] + extra}
+    job = {'displayName': 'chicago-taxi-tipper', 'labels': {'tfx_version': '1-16-0'},
+           'pipelineSpec': {'schemaVersion': schema, 'pipelineInfo': {'name': 'tipper'},
+                            'root': {'inputDefinitions': {'parameters': params}, 'dag': {}},
+                            'components': {}, 'deploymentSpec': {}},
+           'runtimeConfig': {'gcsOutputDirectory': 'gs://set-at-submission/pipeline-root'}}
+    (root / variant).mkdir(parents=True)
+    (root / variant / 'pipeline.json').write_text(json.dumps(job))
+  return root
+
+
+def summary_writer(template_path):
+  """on_succeeded: what the pipeline's last step would leave in the bucket: a candidate
+  model under the run's pipeline root and the run summary at summary_uri (GCS)."""
+  from pathlib import Path
+
+  def write(job):
+    from google.cloud import storage
+
+    params = {k: v['stringValue'] for k, v in job['runtimeConfig']['parameters'].items()}
+    root = job['runtimeConfig']['gcsOutputDirectory']
+    client = storage.Client()
+
+    def put(uri, data):
+      bucket, _, name = uri[len('gs://'):].partition('/')
+      client.bucket(bucket).blob(name).upload_from_string(data)
+
+    model = f'{root}/candidate/1'
+    put(f'{model}/Format-Serving/saved_model.pb', b'fake model')
+    summary = json.loads(Path(template_path).read_text())
+    summary.update(run_id=params['run_id'], candidate_model_uri=model,
+                   baseline_model_uri=params.get('baseline_model_uri') or None)
+    summary['span']['uri'] = params['span_uri']
+    summary['pipeline']['variant'] = ('with_baseline' if params.get('baseline_model_uri')
+                                      else 'first_run')
+    if not params.get('baseline_model_uri'):
+      summary['metrics']['baseline'] = None
+    put(params['summary_uri'], json.dumps(summary))
+  return write
+
+
+def main():
+  import argparse
+  import time
+  from pathlib import Path
+
+  p = argparse.ArgumentParser()
+  p.add_argument('--port-file', required=True)
+  args = p.parse_args()
+  fake = FakeVertex()
+  Path(args.port_file).write_text(str(fake.port))
+  while True:
+    time.sleep(3600)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,165 @@
+"""The BigQuery warehouse with the provider's operator and google-cloud-bigquery above a
+local server answering as BigQuery does (tests/fakes/bigquery.py, reached through the
+library's BIGQUERY_EMULATOR_HOST), and the span on gcp-storage-emulator."""
+
+import datetime as dt
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakes.bigquery import FakeBigQuery  # noqa: E402
+
+from ct_platform import storage  # noqa: E402
+from ct_platform.backends.bigquery_warehouse import SPAN_KEY, BigQueryWarehouse  # noqa: E402
+from ct_platform.window import TrainingWindow  # noqa: E402
+
+WINDOW = TrainingWindow(dt.date(2016, 1, 1), dt.date(2016, 2, 1), 'param')
+TABLE = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
+
+
+@pytest.fixture(scope='module')
+def emulator():
+  from gcp_storage_emulator.server import create_server
+
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  server = create_server('127.0.0.1', port, in_memory=True)
+  server.start()
+  yield f'http://127.0.0.1:{port}'
+  server.stop()
+
+
+@pytest.fixture
+def env(emulator, monkeypatch, request):
+  from google.cloud import storage as gcs
+
+  fake = FakeBigQuery()
+  monkeypatch.setenv('STORAGE_EMULATOR_HOST', emulator)
+  monkeypatch.setenv('BIGQUERY_EMULATOR_HOST', fake.endpoint)
+  monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', json.dumps(
+      {'conn_type': 'google_cloud_platform', 'extra': {'is_anonymous': True, 'project': 'p1'}}))
+  storage._client.cache_clear()
+  bucket = f'ct-{request.node.name[:40].lower().replace("_", "-").strip("-")}x'
+  gcs.Client().create_bucket(bucket)
+  yield fake, bucket
+  fake.close()
+
+
+class Store(dict):
+  def set(self, key, value, **kwargs):
+    self[key] = value
+
+  def delete(self, key):
+    self.pop(key, None)
+
+
+class TI:
+  task_id = 'extract_span'
+
+  def __init__(self, try_number):
+    self.try_number, self.stats_tags, self.xcoms = try_number, {}, {}
+
+  def xcom_push(self, key, value):
+    self.xcoms[key] = value
+
+
+def warehouse():
+  return BigQueryWarehouse(TABLE, project='p1', location='US')
+
+
+def test_query_parameters_are_bound_never_formatted(env):
+  fake, bucket = env
+  warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try1', {},
+                           context={'ti': TI(1), 'task_state_store': Store()})
+  (_, path, _, body), = fake.inserts()
+  assert path == '/bigquery/v2/projects/p1/jobs'
+  query = body['configuration']['query']
+  assert query['parameterMode'] == 'NAMED' and query['useLegacySql'] is False
+  assert {p['name']: p['parameterValue']['value'] for p in query['queryParameters']} == {
+      'window_start': '2016-01-01', 'window_end': '2016-02-01'}
+  text = query['query']
+  assert 'TIMESTAMP(@window_start)' in text and 'TIMESTAMP(@window_end)' in text
+  assert '2016-01-01' not in text and '2016-02-01' not in text
+  assert text.startswith(f"EXPORT DATA OPTIONS (uri = 'gs://{bucket}/spans/w/r-try1/part-*.csv'")
+  assert f'FROM `{TABLE}`' in text
+
+
+def test_export_lands_in_a_new_span_folder_with_the_manifest_last(env):
+  from google.cloud import storage as gcs
+
+  fake, bucket = env
+  uri = f'gs://{bucket}/spans/w/r-try1'
+  manifest = warehouse().extract_span(WINDOW, uri, {'airflow_run_id': 'r'},
+                                      context={'ti': TI(1), 'task_state_store': Store()})
+  assert manifest['rows'] == 2 and manifest['files'] == ['part-000000000000.csv']
+  assert manifest['columns'][:2] == ['pickup_community_area', 'fare']
+  blobs = {b.name: b for b in gcs.Client().list_blobs(bucket)}
+  part, mark = blobs['spans/w/r-try1/part-000000000000.csv'], blobs['spans/w/r-try1/_MANIFEST.json']
+  assert mark.time_created >= part.time_created
+  assert json.loads(mark.download_as_text())['bigquery_job_id'] == manifest['bigquery_job_id']
+  with pytest.raises(ValueError, match='immutable'):  # a span is never written twice
+    warehouse().extract_span(WINDOW, uri, {}, context={'ti': TI(1), 'task_state_store': Store()})
+
+
+def test_a_retry_reattaches_to_the_recorded_job(env):
+  from google.api_core.exceptions import BadRequest
+
+  fake, bucket = env
+  store = Store()
+  fake.mode, fake.fail_gets = 'RUNNING', 1
+  with pytest.raises(BadRequest):  # attempt 1 dies while the job runs
+    warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try1', {},
+                             context={'ti': TI(1), 'task_state_store': store})
+  assert store['bigquery_job_id'] and store[SPAN_KEY] == f'gs://{bucket}/spans/w/r-try1'
+  fake.mode = 'DONE'
+  manifest = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try2', {},
+                                      context={'ti': TI(2), 'task_state_store': store})
+  assert len(fake.inserts()) == 1  # one job in the server's log, not two
+  assert manifest['uri'] == f'gs://{bucket}/spans/w/r-try1'  # the folder that job wrote
+  assert manifest['bigquery_job_id'] == store['bigquery_job_id'] and SPAN_KEY not in store
+
+
+def test_an_empty_window_gives_a_complete_span_with_zero_rows(env):
+  fake, bucket = env
+  fake.export_rows = []
+  manifest = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/empty', {},
+                                      context={'ti': TI(1), 'task_state_store': Store()})
+  assert manifest['rows'] == 0 and manifest['complete']
+
+
+def test_the_span_must_be_on_gcs(env):
+  with pytest.raises(ValueError, match='gs:// folder only'):
+    warehouse().export_sql('/tmp/local/span')
+
+
+def test_drift_profile_runs_in_bigquery_with_bound_parameters(env):
+  from ct_platform import drift
+
+  fake, _ = env
+  fake.dry_run_schema = [{'name': 'fare', 'type': 'FLOAT'},
+                         {'name': 'payment_type', 'type': 'STRING'},
+                         {'name': 'trip_start_timestamp', 'type': 'INTEGER'}]
+  fake.query_schema = [{'name': n, 'type': t} for n, t in (
+      ('feature', 'STRING'), ('kind', 'STRING'), ('value_key', 'STRING'), ('n', 'INTEGER'),
+      ('lo', 'FLOAT'), ('hi', 'FLOAT'))]
+  rows = [['', 'rows', None, '10', None, None], ['fare', 'range', None, '10', '1.0', '10.0']]
+  rows += [['fare', 'quantile', str(k), str(k or 1), str(1.0 + 0.9 * k), None]
+           for k in range(11)]
+  rows += [['payment_type', 'distinct', None, '10', '2', None],
+           ['payment_type', 'value', 'Cash', '6', None, None],
+           ['payment_type', 'value', 'Credit Card', '4', None, None]]
+  fake.query_rows = rows
+  profile = warehouse().profile(WINDOW, drift.load_drift_config())
+  assert profile['rows'] == 10 and profile['warehouse'] == 'bigquery'
+  assert profile['columns'] == {'fare': 'FLOAT64', 'payment_type': 'STRING',
+                                'trip_start_timestamp': 'INT64'}
+  assert sum(b[2] for b in profile['features']['fare']['histogram']) == pytest.approx(10)
+  assert profile['features']['payment_type']['values'] == {'Cash': 6, 'Credit Card': 4}
+  dry, real = [e[3]['configuration'] for e in fake.inserts()]
+  assert dry['dryRun'] is True and 'APPROX_QUANTILES' in real['query']['query']
+  assert '@window_start' in real['query']['query'] and '2016-01-01' not in real['query']['query']
