@@ -21,6 +21,7 @@ from airflow.sdk import (
 )
 
 from ct_platform.notify import PipelineFailedNotifier
+from ct_platform.operators.extract_span import ExtractSpanOperator
 from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
 
 SOURCE_TABLE = Asset(name='chicago_taxi_trips.taxi_trips',
@@ -110,12 +111,6 @@ with DAG(
   def find_champion():
     from ct_platform import tasks
     return tasks.find_champion(_settings()) or {}  # {}: no champion yet
-
-  @task
-  def extract_span(plan, ti=None):
-    from ct_platform import tasks
-    return tasks.extract_span(plan, ti.run_id, ti.try_number, _settings(),
-                              get_current_context())
 
   @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
   def window_has_rows(span):
@@ -218,7 +213,7 @@ with DAG(
   plan = plan_run()
   champion = find_champion()
   plan >> champion
-  span = extract_span(plan)
+  span = ExtractSpanOperator(task_id='extract_span', plan=plan).output
   drift = evaluate_drift(span, champion, plan)
   window_has_rows(span) >> drift
   run_pipeline = RunTfxPipelineOperator(

@@ -32,9 +32,12 @@ def notify(event: str, message: str, settings=None, **details) -> dict:
   if settings.notify_email_to:
     record['email'] = _send_email(settings, event, message, details)
   path = settings.notification_path
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with open(path, 'a') as f:
-    f.write(json.dumps(record, default=str) + '\n')
+  try:  # a channel that fails is recorded in the log, never fails the task
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+      f.write(json.dumps(record, default=str) + '\n')
+  except OSError as e:
+    log.error('notification file %s: %s', path, e)
   return record
 
 

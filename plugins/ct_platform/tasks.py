@@ -46,14 +46,15 @@ def find_champion(settings: Settings) -> dict | None:
 
 
 def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings,
-                 context=None) -> dict:
+                 context=None, warehouse=None) -> dict:
   from ct_platform.backends import warehouse_for
   from ct_platform.run_ids import run_slug
   from ct_platform.spans import span_uri_for
 
   window = window_from_plan(plan)
   uri = span_uri_for(settings.bucket_root, window.slug, run_slug(run_id), try_number)
-  return warehouse_for(settings).extract_span(
+  warehouse = warehouse or warehouse_for(settings)
+  return warehouse.extract_span(
       window, uri, {'airflow_run_id': run_id, 'try_number': try_number}, context=context)
 
 

@@ -31,6 +31,7 @@ class FakeBigQuery:
     self.dry_run_schema = []
     self.fail_gets = 0           # the next N jobs.get answer 400 (a task dying mid-poll)
     self._exported = set()
+    self.cancelled = set()
     self._lock = threading.Lock()
     fake = self
 
@@ -82,7 +83,11 @@ class FakeBigQuery:
   def _resource(self, jid):
     job = self.jobs[jid]
     status = {'state': 'RUNNING' if self.mode == 'RUNNING' else 'DONE'}
-    if self.mode == 'FAILED':
+    if jid in self.cancelled:  # BigQuery ends a cancelled job as DONE with an error
+      status = {'state': 'DONE', 'errorResult': {
+          'reason': 'stopped', 'message': 'Job execution was cancelled: User requested'}}
+      status['errors'] = [status['errorResult']]
+    elif self.mode == 'FAILED':
       status['errorResult'] = {'reason': 'invalidQuery', 'message': 'Syntax error'}
       status['errors'] = [status['errorResult']]
     resource = {'kind': 'bigquery#job', 'id': f'p1:US.{jid}',
@@ -123,6 +128,7 @@ class FakeBigQuery:
                                'status': 'NOT_FOUND',
                                'errors': [{'reason': 'notFound', 'message': 'nf'}]}}
       if m.group(3):
+        self.cancelled.add(jid)
         return 200, {'kind': 'bigquery#jobCancelResponse', 'job': self._resource(jid)}
       if self.fail_gets:
         self.fail_gets -= 1
@@ -133,7 +139,7 @@ class FakeBigQuery:
     m = re.fullmatch(r'/bigquery/v2/projects/([^/]+)/queries/([^/]+)', path)
     if m:
       jid = m.group(2)
-      done = self.mode != 'RUNNING'
+      done = self.mode != 'RUNNING' or jid in self.cancelled
       if not done:
         time.sleep(0.3)  # the real server long-polls
       result = {'kind': 'bigquery#getQueryResultsResponse',

@@ -34,6 +34,8 @@ class FakeVertex:
     self.default_script = list(DEFAULT_SCRIPT)
     self.fail_next = []      # status codes for the next GETs of pipeline jobs
     self.fail_upload = False
+    self.fail_cancel = 0     # the next N cancels answer 503
+    self.fail_merge = 0      # the next N mergeVersionAliases answer 503
     self.models = {}         # model name -> {version id: model json}
     self.ops = {}
     self.on_succeeded = None
@@ -102,6 +104,9 @@ class FakeVertex:
       if job is None:
         return _error(404, 'NOT_FOUND', f'{name} not found')
       if cancel:
+        if self.fail_cancel:
+          self.fail_cancel -= 1
+          return _error(503, 'UNAVAILABLE', 'try again')
         if job['state'] in ('PIPELINE_STATE_SUCCEEDED', 'PIPELINE_STATE_FAILED',
                             'PIPELINE_STATE_CANCELLED'):
           return _error(400, 'FAILED_PRECONDITION', 'the job has finished')
@@ -169,6 +174,9 @@ class FakeVertex:
       target = self._resolve(name)
       if target is None:
         return _error(404, 'NOT_FOUND', f'model {name} not found')
+      if verb == ':mergeVersionAliases' and self.fail_merge:
+        self.fail_merge -= 1
+        return _error(503, 'UNAVAILABLE', 'try again')
       if verb == ':mergeVersionAliases':
         for alias in body['versionAliases']:
           for other in self.models[name.partition('@')[0]].values():

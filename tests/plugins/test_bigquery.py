@@ -115,13 +115,26 @@ def test_a_retry_reattaches_to_the_recorded_job(env):
   with pytest.raises(BadRequest):  # attempt 1 dies while the job runs
     warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try1', {},
                              context={'ti': TI(1), 'task_state_store': store})
-  assert store['bigquery_job_id'] and store[SPAN_KEY] == f'gs://{bucket}/spans/w/r-try1'
+  job_id = store['bigquery_job_id']
+  assert job_id and store[SPAN_KEY] == f'gs://{bucket}/spans/w/r-try1'
   fake.mode = 'DONE'
   manifest = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try2', {},
                                       context={'ti': TI(2), 'task_state_store': store})
   assert len(fake.inserts()) == 1  # one job in the server's log, not two
   assert manifest['uri'] == f'gs://{bucket}/spans/w/r-try1'  # the folder that job wrote
-  assert manifest['bigquery_job_id'] == store['bigquery_job_id'] and SPAN_KEY not in store
+  assert manifest['bigquery_job_id'] == job_id and not store  # records dropped when done
+
+
+def test_a_clear_after_success_runs_a_new_job_into_a_new_span(env):
+  fake, bucket = env
+  store = Store()
+  first = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try1', {},
+                                   context={'ti': TI(1), 'task_state_store': store})
+  assert not store  # both records dropped on success
+  second = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try2', {},
+                                    context={'ti': TI(2), 'task_state_store': store})
+  assert len(fake.inserts()) == 2 and second['bigquery_job_id'] != first['bigquery_job_id']
+  assert second['files'] == ['part-000000000000.csv']
 
 
 def test_an_empty_window_gives_a_complete_span_with_zero_rows(env):
@@ -163,3 +176,39 @@ def test_drift_profile_runs_in_bigquery_with_bound_parameters(env):
   dry, real = [e[3]['configuration'] for e in fake.inserts()]
   assert dry['dryRun'] is True and 'APPROX_QUANTILES' in real['query']['query']
   assert '@window_start' in real['query']['query'] and '2016-01-01' not in real['query']['query']
+
+
+def test_killing_the_extract_task_cancels_the_bigquery_job(env):
+  import threading
+  import time
+
+  from ct_platform.operators.extract_span import ExtractSpanOperator
+
+  fake, bucket = env
+  fake.mode = 'RUNNING'
+  op = ExtractSpanOperator(task_id='extract_span', plan={'window': WINDOW.as_dict()},
+                           settings_overrides={'warehouse': 'bigquery', 'project': 'p1',
+                                               'bucket': f'gs://{bucket}'})
+  ti = TI(1)
+  ti.run_id = 'manual__2026-11-25T00:00:00+00:00'
+  errors = []
+
+  def run():
+    try:
+      op.execute({'ti': ti, 'task_state_store': Store()})
+    except Exception as e:  # noqa: BLE001
+      errors.append(e)
+  worker = threading.Thread(target=run, daemon=True)
+  worker.start()
+  for _ in range(100):
+    if fake.inserts() and getattr(op._warehouse, 'running_job', None) is not None:
+      break
+    time.sleep(0.1)
+  time.sleep(0.5)
+  op.on_kill()
+  cancels = [e for e in fake.log if e[0] == 'POST' and e[1].endswith('/cancel')]
+  assert len(cancels) == 1
+  jid = fake.inserts()[0][3]['jobReference']['jobId']
+  assert cancels[0][1] == f'/bigquery/v2/projects/p1/jobs/{jid}/cancel'
+  worker.join(timeout=30)
+  assert not worker.is_alive() and 'cancelled' in str(errors[0])  # the task fails

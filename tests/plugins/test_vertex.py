@@ -147,9 +147,10 @@ def test_only_succeeded_is_success(fake, runner, state, status, words):
 def test_a_killed_deferred_task_cancels_the_job_and_a_deadline_too(fake, runner):
   run_id = runner.submit(spec())
   trigger = trigger_for(runner, run_id)
+  fake.fail_cancel = 1  # a 503 on the first cancel must not leave the job running
   asyncio.run(trigger.on_kill())
   assert [c[1] for c in fake.calls('POST', r':cancel$')] == [
-      f'/v1/projects/p1/locations/us-central1/pipelineJobs/{run_id}:cancel']
+      f'/v1/projects/p1/locations/us-central1/pipelineJobs/{run_id}:cancel'] * 2
   other = runner.submit(spec(run_id='ct-continuous-training-r2-a1-def'))
   event = first_event(trigger_for(runner, other, deadline_minutes=-1))
   assert event['status'] == 'TIMEOUT'
@@ -280,3 +281,100 @@ def test_labels_follow_vertex_rules_in_both_registries(fake, registry, tmp_path)
     validate_labels({'team': 'ML Platform'})
   ok = local.register(str(model), record('Run 1/with spaces'))
   assert ok['labels']['ct_run'] == 'run-1-with-spaces'
+
+
+def test_cleanup_without_on_kill_leaves_the_job_running(fake, runner):
+  """A triggerer restart calls cleanup, not on_kill: the job must go on."""
+  run_id = runner.submit(spec())
+  asyncio.run(trigger_for(runner, run_id).cleanup())
+  assert not fake.calls('POST', r':cancel$')
+
+
+def test_a_deadline_whose_cancel_fails_still_ends_the_wait(fake, runner):
+  run_id = runner.submit(spec())
+  fake.fail_cancel = 10
+  trigger = trigger_for(runner, run_id, deadline_minutes=-1)
+
+  async def fast_sleep(_):  # the cancel retries' backoff, without the wait
+    return None
+  import ct_platform.triggers.pipeline_run as module
+  real_sleep = module.asyncio.sleep
+  module.asyncio.sleep = fast_sleep
+  try:
+    event = first_event(trigger)
+  finally:
+    module.asyncio.sleep = real_sleep
+  assert event['status'] == 'TIMEOUT' and 'cancelling it FAILED' in event['message']
+
+
+def _operator(fake, runner, tmp_path):
+  from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
+  from ct_platform.spans import SpanWriter
+
+  span = SpanWriter(str(tmp_path / f'span{len(fake.jobs)}')).finish({'rows': 1})
+  overrides = {'runner': 'vertex', 'project': 'p1', 'region': 'us-central1',
+               'vertex_api_endpoint': fake.endpoint, 'pipeline_root': str(tmp_path / 'root'),
+               'pipeline_spec_uri': runner.compiled_pipeline_uri}
+  return RunTfxPipelineOperator(task_id='run_pipeline', span=span, champion={},
+                                settings_overrides=overrides)
+
+
+def test_a_clear_after_success_starts_a_new_job_never_the_old_one(fake, runner, tmp_path):
+  from airflow.sdk.exceptions import TaskDeferred
+
+  from ct_platform.operators.pipeline_run import STATE_KEY
+
+  store = DictStore()
+  context = {'task_state_store': store, 'dag_run': FakeDagRun()}
+  op = _operator(fake, runner, tmp_path)
+  with pytest.raises(TaskDeferred):
+    op.execute(context)
+  first = store[STATE_KEY]
+  summary = json.loads((Path(__file__).parent / 'data' / 'run_summary_blessed.json').read_text())
+  Path(first['summary_uri']).parent.mkdir(parents=True, exist_ok=True)
+  Path(first['summary_uri']).write_text(json.dumps(dict(summary, run_id=first['run_id'])))
+  result = op.execute_complete(context, {'status': 'SUCCEEDED', 'run_id': first['run_id']})
+  assert result['run_id'] == first['run_id'] and store[STATE_KEY]['finished']
+  with pytest.raises(TaskDeferred):  # cleared: a new span, a new job
+    _operator(fake, runner, tmp_path).execute(context)
+  assert store[STATE_KEY]['attempt'] == 2 and len(fake.jobs) == 2
+
+
+def test_a_retry_onto_a_cancelling_job_cancels_it_and_starts_the_next_attempt(fake, runner,
+                                                                               tmp_path):
+  from airflow.sdk.exceptions import TaskDeferred
+
+  from ct_platform.operators.pipeline_run import STATE_KEY
+
+  store = DictStore()
+  context = {'task_state_store': store, 'dag_run': FakeDagRun()}
+  with pytest.raises(TaskDeferred):
+    _operator(fake, runner, tmp_path).execute(context)
+  first = store[STATE_KEY]
+  fake.jobs[runner.job_name(first['run_id'])]['state'] = 'PIPELINE_STATE_CANCELLING'
+  fake.scripts[first['run_id']] = []
+  with pytest.raises(TaskDeferred):
+    _operator(fake, runner, tmp_path).execute(context)
+  assert store[STATE_KEY]['attempt'] == 2
+  assert fake.calls('POST', rf'{first["run_id"]}:cancel$')
+  assert store[STATE_KEY]['deadline']  # fixed at submit; a reconnect keeps it
+
+
+def test_a_rerun_of_promote_reuses_the_uploaded_version_and_retries_the_alias(
+    fake, registry, tmp_path):
+  model = candidate(tmp_path, 'c1')
+  v1 = registry.register(model, record('r1'))
+  again = registry.register(model, record('r1'))
+  assert again['version'] == v1['version'] == 1
+  assert len(fake.calls('POST', r'models:upload$')) == 1
+  fake.fail_merge = 1
+  registry.set_alias(1, 'champion')  # a 503 first, retried
+  assert registry.get_alias()['version'] == 1
+
+
+def test_the_registry_needs_a_serving_image():
+  from ct_platform.config import load_settings
+
+  settings = load_settings({'registry': 'vertex', 'project': 'p1'}, use_variable=False)
+  with pytest.raises(ValueError, match='serving_image is empty'):
+    VertexModelRegistry.from_settings(settings)

@@ -32,6 +32,7 @@ class BigQueryWarehouse:
     self.location = location
     self.gcp_conn_id = gcp_conn_id
     self.impersonation_chain = impersonation_chain
+    self.running_job = None  # the BigQuery operator of an extract in progress (on_kill)
 
   @classmethod
   def from_settings(cls, settings):
@@ -90,12 +91,19 @@ class BigQueryWarehouse:
         gcp_conn_id=self.gcp_conn_id, impersonation_chain=self._chain, deferrable=False,
         configuration={'query': {'query': self.export_sql(span_uri), 'useLegacySql': False,
                                  'parameterMode': 'NAMED', 'queryParameters': params}})
+    self.running_job = job_op
     job_id = job_op.execute(context)
+    self.running_job = None
     job = self._hook().get_job(job_id=job_id, project_id=self.project, location=self.location)
-    stats = (job._properties.get('statistics', {}).get('query', {})
-             .get('exportDataStatistics', {}))
-    rows = int(stats.get('rowCount', 0))
+    stats = job._properties.get('statistics', {}).get('query', {}).get('exportDataStatistics')
+    if stats is None or 'rowCount' not in stats:
+      raise RuntimeError(f'BigQuery job {job_id} reports no exportDataStatistics.rowCount: '
+                         f'refusing to call span {span_uri} complete')
+    rows = int(stats['rowCount'])
     files = [n for n in storage.list_names(span_uri) if n.startswith('part-')]
+    if rows and not files:
+      raise RuntimeError(f'BigQuery job {job_id} exported {rows} rows but {span_uri} holds no '
+                         f'part files: refusing to write its manifest')
     manifest = dict(
         window=window.as_dict(), rows=rows, columns=self.columns(), files=files,
         source_table=self.source_table, warehouse='bigquery', bigquery_job_id=job_id,
@@ -107,7 +115,9 @@ class BigQueryWarehouse:
         timespec='microseconds')
     storage.write_text(storage.join(span_uri, MANIFEST), json.dumps(
         manifest, indent=2, sort_keys=True), content_type='application/json', create_only=True)
+    # both records go: a clear of this task must run a new job into a new span
     store.delete(SPAN_KEY)
+    store.delete(BigQueryInsertJobOperator.external_id_key)
     return manifest
 
   def _run(self, text: str, window, dry_run: bool = False):

@@ -28,6 +28,7 @@ STATES = {  # Vertex PipelineState -> ours (runner.ACTIVE / runner.TERMINAL)
     'PIPELINE_STATE_UNSPECIFIED': 'PENDING',
 }
 log = logging.getLogger(__name__)
+TIMEOUT = 60.0  # seconds per API call: a hung connection must not block a worker or trigger
 JOB_ID = re.compile(r'^[a-z][-a-z0-9]{0,127}$')
 
 
@@ -50,9 +51,12 @@ def _client(kind: str, region: str, api_endpoint: str, gcp_conn_id: str,
                  api_endpoint=api_endpoint or f'{region}-aiplatform.googleapis.com'))
 
 
-def _code(error) -> int | None:
-  code = getattr(error, 'code', None)
-  return getattr(code, 'value', code) if code is not None else None
+def _transient_retry():
+  """429 / 5xx retried with backoff for up to 2 minutes (the GAPIC methods have none)."""
+  from google.api_core import retry
+
+  return retry.Retry(predicate=retry.if_transient_error, initial=1.0, maximum=30.0,
+                     timeout=120.0)
 
 
 class VertexPipelineRunner:
@@ -122,6 +126,9 @@ class VertexPipelineRunner:
         'push_destination': json.dumps({'filesystem': {'base_directory': storage.join(
             self.pipeline_root, spec.run_id, 'candidate')}}),
         'baseline_model_uri': spec.baseline_model_uri}
+    if spec.hparams and 'hparams' not in declared:
+      raise ValueError(f'hparams {spec.hparams} given, but compiled pipeline {path} takes no '
+                       f'hparams parameter: they would be silently ignored')
     missing = set(declared) - set(values)
     if missing:
       raise ValueError(f'compiled pipeline {path} declares runtime parameters {sorted(missing)} '
@@ -154,7 +161,7 @@ class VertexPipelineRunner:
     job = aiplatform_v1.PipelineJob.from_json(json.dumps(self.job_body(spec)))
     try:
       self._client().create_pipeline_job(parent=self.parent, pipeline_job=job,
-                                         pipeline_job_id=spec.run_id)
+                                         pipeline_job_id=spec.run_id, timeout=TIMEOUT)
     except exceptions.Conflict:
       pass  # this attempt's job exists (a crash right after create): reconnect to it
     return spec.run_id
@@ -163,7 +170,7 @@ class VertexPipelineRunner:
     from google.api_core import exceptions
 
     try:
-      job = self._client().get_pipeline_job(name=self.job_name(run_id))
+      job = self._client().get_pipeline_job(name=self.job_name(run_id), timeout=TIMEOUT)
     except exceptions.NotFound:
       return RunState('NOT_FOUND', f'Vertex AI has no pipeline job {self.job_name(run_id)}')
     state = STATES.get(job.state.name, 'PENDING')
@@ -176,7 +183,7 @@ class VertexPipelineRunner:
     from google.api_core import exceptions
 
     try:
-      self._client().cancel_pipeline_job(name=self.job_name(run_id))
+      self._client().cancel_pipeline_job(name=self.job_name(run_id), timeout=TIMEOUT)
     except exceptions.NotFound:
       pass  # never created
     except (exceptions.FailedPrecondition, exceptions.BadRequest) as e:
@@ -200,6 +207,10 @@ class VertexModelRegistry:
 
   @classmethod
   def from_settings(cls, settings):
+    if not settings.serving_image:
+      raise ValueError('setting serving_image is empty: Vertex AI Model Registry versions '
+                       'of a custom model need a prediction container image (e.g. '
+                       'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest)')
     return cls(project=settings.project, region=settings.region,
                model_name=settings.model_name, api_endpoint=settings.vertex_api_endpoint,
                gcp_conn_id=settings.gcp_conn_id,
@@ -232,7 +243,8 @@ class VertexModelRegistry:
     from google.api_core import exceptions
 
     try:
-      return self._record(self._client().get_model(name=f'{self.resource}@{int(version)}'))
+      return self._record(self._client().get_model(name=f'{self.resource}@{int(version)}',
+                                                   retry=_transient_retry(), timeout=TIMEOUT))
     except exceptions.NotFound as e:
       raise LookupError(f'model {self.resource} has no version {version}') from e
 
@@ -240,7 +252,8 @@ class VertexModelRegistry:
     from google.api_core import exceptions
 
     try:
-      model = self._client().get_model(name=f'{self.resource}@{alias}')
+      model = self._client().get_model(name=f'{self.resource}@{alias}',
+                                       retry=_transient_retry(), timeout=TIMEOUT)
     except exceptions.NotFound:
       return None
     return dict(self._record(model), alias=alias)
@@ -269,18 +282,39 @@ class VertexModelRegistry:
         container_spec=aiplatform_v1.ModelContainerSpec(image_uri=self.serving_image)
         if self.serving_image else None)
     client = self._client()
+    existing = self._version_of_run(client, labels['ct_run'])
+    if existing is not None:  # a re-run of a promote that uploaded before it failed
+      log.info('model version %s already holds run %s: not uploading it again', existing,
+               metadata.get('run_id'))
+      return dict(metadata, version=existing, model_uri=candidate_model_uri,
+                  vertex_model=f'{self.resource}@{existing}')
     try:
-      client.get_model(name=self.resource)
+      client.get_model(name=self.resource, retry=_transient_retry(), timeout=TIMEOUT)
       request = aiplatform_v1.UploadModelRequest(parent=self.location, model=model,
                                                  parent_model=self.resource)
     except exceptions.NotFound:
       request = aiplatform_v1.UploadModelRequest(parent=self.location, model=model,
                                                  model_id=self.model_id)
-    result = client.upload_model(request=request).result(timeout=1800)
+    result = client.upload_model(request=request, timeout=TIMEOUT).result(timeout=1800)
     return dict(metadata, version=int(result.model_version_id), model_uri=candidate_model_uri,
                 vertex_model=f'{self.resource}@{result.model_version_id}')
 
+  def _version_of_run(self, client, run_slug: str) -> int | None:
+    from google.api_core import exceptions
+
+    try:
+      versions = client.list_model_versions(name=self.resource, retry=_transient_retry(),
+                                            timeout=TIMEOUT)
+    except exceptions.NotFound:
+      return None
+    for model in versions:
+      if model.labels.get('ct_run') == run_slug:
+        return int(model.version_id)
+    return None
+
   def set_alias(self, version: int, alias: str = 'champion', reason: str = '') -> dict:
-    model = self._client().merge_version_aliases(name=f'{self.resource}@{int(version)}',
-                                                 version_aliases=[alias])
+    # idempotent, so retried on 429 / 5xx: a version must not be left without its alias
+    model = self._client().merge_version_aliases(
+        name=f'{self.resource}@{int(version)}', version_aliases=[alias],
+        retry=_transient_retry(), timeout=TIMEOUT)
     return self._record(model)

@@ -6,9 +6,11 @@ ResumableJobMixin, for a deferrable operator):
     retries; XCom does not), so no crash window leaves an untracked run;
   - a retry looks the record up: an active run is reconnected to, a succeeded one
     returns at once, a failed / cancelled / lost one starts the next attempt (the
-    attempt number is part of the run id: Vertex never reuses a job id);
-  - the record is dropped when the task succeeds, so clearing a finished task starts
-    a new run instead of returning the old result.
+    attempt number is part of the run id: Vertex never reuses a job id), and a paused
+    or still-cancelling one is cancelled before the next attempt starts;
+  - on success the record stays, marked finished, so clearing a finished task starts
+    the next attempt instead of returning (or re-attaching to) the old run;
+  - the deadline is fixed when the run is submitted; reconnecting keeps it.
 Waiting is deferred to PipelineRunTrigger (no worker slot held); it cancels the run
 on a user's mark-failed / mark-success / clear and at its own deadline.
 """
@@ -68,17 +70,25 @@ class RunTfxPipelineOperator(BaseOperator):
     store = context['task_state_store']
     record = store.get(STATE_KEY)
     attempt = 1
-    if record:
+    if record and record.get('finished'):
+      # the task succeeded with this run and was cleared since: a clear means a new run
+      attempt = int(record['attempt']) + 1
+      self.log.info('pipeline run %s finished with an earlier success of this task; '
+                    'starting attempt %s', record['run_id'], attempt)
+    elif record:
       state = runner.get_state(record['run_id'])
       self.log.info('recorded pipeline run %s (attempt %s) is %s', record['run_id'],
                     record['attempt'], state.state)
-      if state.active:
+      if state.active and state.state != 'CANCELLING':
         self.log.info('reconnecting to the running pipeline run %s', record['run_id'])
         self._push_link(context, runner, record['run_id'])
         return self._defer(runner, record, settings)
       if state.succeeded:
         return self._finish(context, record)
       attempt = int(record['attempt']) + 1
+      if state.state in ('PAUSED', 'CANCELLING'):
+        # never leave a paused (resumable) or half-cancelled run behind a new attempt
+        runner.cancel(record['run_id'], f'superseded by attempt {attempt}')
       self.log.info('previous attempt ended %s (%s): starting attempt %s', state.state,
                     state.message, attempt)
 
@@ -94,8 +104,10 @@ class RunTfxPipelineOperator(BaseOperator):
         baseline_model_uri=champion['model_uri'] if champion else '',
         train_args={'num_steps': int(steps)}, hparams=self.hparams or None,
         labels={'dag_id': dag_run.dag_id})
+    deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+        minutes=settings.pipeline_timeout_minutes)
     record = {'run_id': run_id, 'attempt': attempt, 'summary_uri': spec.summary_uri,
-              'runner': runner.config()['kind']}
+              'runner': runner.config()['kind'], 'deadline': deadline.isoformat()}
     store.set(STATE_KEY, record)  # before submitting: a crash now loses nothing
     runner.submit(spec)
     self._push_link(context, runner, run_id)
@@ -112,11 +124,12 @@ class RunTfxPipelineOperator(BaseOperator):
   def _defer(self, runner, record, settings):
     from ct_platform.triggers.pipeline_run import PipelineRunTrigger
 
-    deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
-        minutes=settings.pipeline_timeout_minutes)
+    # the deadline is fixed at submit: reconnecting after a crash does not extend it
+    deadline = record.get('deadline') or (dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+        minutes=settings.pipeline_timeout_minutes)).isoformat()
     self.defer(trigger=PipelineRunTrigger(
         runner_config=runner.config(), run_id=record['run_id'],
-        deadline=deadline.isoformat(), poll_interval=settings.poll_interval_seconds),
+        deadline=deadline, poll_interval=settings.poll_interval_seconds),
         method_name='execute_complete')
 
   def execute_complete(self, context, event=None):
@@ -151,7 +164,8 @@ class RunTfxPipelineOperator(BaseOperator):
       raise PipelineRunFailed(f'pipeline run {record["run_id"]} succeeded but wrote no run '
                               f'summary at {path}')
     summary = validate_run_summary(json.loads(storage.read_text(path, settings)))
-    context['task_state_store'].delete(STATE_KEY)  # done: a clear starts a new run
+    # done: kept (marked finished) so a clear starts the next attempt, never this run again
+    context['task_state_store'].set(STATE_KEY, dict(record, finished=True))
     self.log.info('pipeline run %s: %s, blessed=%s', record['run_id'], summary['status'],
                   summary['blessing']['blessed'])
     return {'run_id': record['run_id'], 'summary_uri': str(path), 'summary': summary}

@@ -50,14 +50,17 @@ class PipelineRunTrigger(BaseTrigger):
     backoff = self.poll_interval
     while True:
       if dt.datetime.now(dt.timezone.utc) >= deadline:
-        await asyncio.to_thread(runner.cancel, self.run_id,
-                                f'deadline {self.deadline} passed')
+        cancelled = await self._cancel(runner, f'deadline {self.deadline} passed')
         yield TriggerEvent({'status': 'TIMEOUT', 'run_id': self.run_id,
                             'message': f'the pipeline run did not finish by {self.deadline}; '
-                                       f'it was cancelled', 'log_path': '', 'log_tail': ''})
+                                       + ('it was cancelled' if cancelled else
+                                          'cancelling it FAILED: cancel it by hand'),
+                            'log_path': '', 'log_tail': ''})
         return
       try:
-        state = await asyncio.to_thread(runner.get_state, self.run_id)
+        # bounded: a hung connection must not keep the deadline from being checked
+        state = await asyncio.wait_for(asyncio.to_thread(runner.get_state, self.run_id),
+                                       timeout=max(60.0, self.poll_interval))
         first_error_at, backoff = None, self.poll_interval
       except Exception as e:  # transient backend errors: retry with backoff, bounded
         now = asyncio.get_running_loop().time()
@@ -81,8 +84,22 @@ class PipelineRunTrigger(BaseTrigger):
         return
       await asyncio.sleep(self.poll_interval)
 
+  async def _cancel(self, runner, reason: str, attempts: int = 4) -> bool:
+    """Cancels with retries (a 503 must not leave the run going); True if it got through."""
+    delay = 1.0
+    for attempt in range(attempts):
+      try:
+        await asyncio.wait_for(asyncio.to_thread(runner.cancel, self.run_id, reason),
+                               timeout=120)
+        return True
+      except Exception as e:  # noqa: BLE001
+        log.warning('cancelling %s failed (%s: %s)%s', self.run_id, type(e).__name__, e,
+                    '; retrying' if attempt + 1 < attempts else '; giving up')
+        if attempt + 1 < attempts:
+          await asyncio.sleep(delay)
+          delay *= 3
+    return False
+
   async def on_kill(self):
     """A user acted on the deferred task: the pipeline run must not go on alone."""
-    runner = self._runner()
-    await asyncio.to_thread(runner.cancel, self.run_id,
-                            'the Airflow task was marked failed/success or cleared')
+    await self._cancel(self._runner(), 'the Airflow task was marked failed/success or cleared')

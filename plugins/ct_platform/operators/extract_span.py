@@ -1,0 +1,39 @@
+"""ExtractSpanOperator: the training window into a new immutable span, on the configured
+warehouse (DuckDB locally, BigQuery in production).
+
+An operator rather than a @task for one reason: on_kill. On BigQuery the extract is a job
+(run by the provider's BigQueryInsertJobOperator inside this task); a user's mark-failed
+or the execution timeout must cancel that job, not leave it running and billed.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+
+
+class ExtractSpanOperator(BaseOperator):
+  template_fields = ('plan',)
+  ui_color = '#e6f4ea'
+
+  def __init__(self, *, plan, settings_overrides: dict | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.plan = plan
+    self.settings_overrides = settings_overrides or {}
+    self._warehouse = None
+
+  def execute(self, context):
+    from ct_platform import tasks
+    from ct_platform.backends import warehouse_for
+    from ct_platform.config import load_settings
+
+    settings = load_settings(self.settings_overrides)
+    self._warehouse = warehouse_for(settings)
+    ti = context['ti']
+    return tasks.extract_span(self.plan, ti.run_id, ti.try_number, settings, context,
+                              warehouse=self._warehouse)
+
+  def on_kill(self):
+    job = getattr(self._warehouse, 'running_job', None)
+    if job is not None:
+      self.log.info('task killed: cancelling the warehouse job')
+      job.on_kill()
