@@ -91,5 +91,15 @@ def test_vertex_configuration_reaches_the_gate_with_the_servers_summary_and_prom
     meta = json.loads(client.bucket(BUCKET).blob(
         f'pipeline_root/{run_id}/candidate/1/metadata.json').download_as_text())
     assert meta['smoke_test']['passed'] and meta['drift_baseline']['profile']['rows'] > 0
+
+    # a second run: the champion (found through the alias) is the pipeline's baseline
+    rc, log = airflow_env.run('continuous_training', local_dir,
+                              {'window_end': '2016-01-01', 'window_days': 90,
+                               'force_retrain': True}, **env)
+    assert rc == 0, log[-5000:]
+    second = vertex.creates()[-1]
+    params = {k: v['stringValue'] for k, v in second[3]['runtimeConfig']['parameters'].items()}
+    assert params['baseline_model_uri'] == f'gs://{BUCKET}/pipeline_root/{run_id}/candidate/1'
+    assert second[2]['pipelineJobId'][0] != run_id
   finally:
     vertex.close()

@@ -165,6 +165,10 @@ def test_connection_and_impersonation_reach_the_trigger(runner):
   assert config['gcp_conn_id'] == 'google_cloud_default'
   assert config['api_endpoint'] == runner.api_endpoint
   assert restored._runner().config() == runner.config()
+  # the way the triggerer stores and reloads it (the provider lost these in #29535, #34727)
+  from airflow.serialization.serialized_objects import BaseSerialization
+  stored = BaseSerialization.deserialize(BaseSerialization.serialize(kwargs))
+  assert PipelineRunTrigger(**stored)._runner().config() == runner.config()
 
 
 class DictStore(dict):
