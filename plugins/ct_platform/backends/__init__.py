@@ -1,9 +1,10 @@
 """Backends behind the DAG's interfaces, chosen by configuration (ct_platform.config).
 
     role        interface                local (embedded default)     production
-    warehouse   Warehouse.extract_span   DuckDBWarehouse              BigQuery (provider)
-    runner      PipelineRunner           LocalPipelineRunner          Vertex AI / KFP
-    registry    ModelRegistry            LocalModelRegistry           Vertex AI Model Registry
+    warehouse   extract_span, profile    DuckDBWarehouse              BigQueryWarehouse
+    runner      PipelineRunner           LocalPipelineRunner          VertexPipelineRunner,
+                                                                      KfpPipelineRunner (exp.)
+    registry    ModelRegistry            LocalModelRegistry           VertexModelRegistry
 
 DAG files never name a backend: tasks call the factories below with the run's
 settings. Each factory imports its backend lazily, so nothing heavy loads at parse.
@@ -21,8 +22,7 @@ def warehouse_for(settings: Settings):
   if settings.warehouse == 'bigquery':
     from ct_platform.backends.bigquery_warehouse import BigQueryWarehouse
     return BigQueryWarehouse.from_settings(settings)
-  raise NotImplementedError(f'warehouse backend {settings.warehouse!r} is not built yet '
-                            f'(see the Google Cloud backends issue)')
+  raise ValueError(f'setting warehouse: {settings.warehouse!r} is not duckdb or bigquery')
 
 
 def runner_for(settings: Settings):
@@ -35,7 +35,7 @@ def runner_for(settings: Settings):
   if settings.runner == 'kfp':
     from ct_platform.backends.kfp import KfpPipelineRunner
     return KfpPipelineRunner.from_settings(settings)
-  raise NotImplementedError(f'runner backend {settings.runner!r} is not built yet')
+  raise ValueError(f'setting runner: {settings.runner!r} is not local, vertex or kfp')
 
 
 def runner_from_config(config: dict):
@@ -60,4 +60,4 @@ def registry_for(settings: Settings):
   if settings.registry == 'vertex':
     from ct_platform.backends.vertex import VertexModelRegistry
     return VertexModelRegistry.from_settings(settings)
-  raise NotImplementedError(f'registry backend {settings.registry!r} is not built yet')
+  raise ValueError(f'setting registry: {settings.registry!r} is not local or vertex')
