@@ -83,7 +83,7 @@ test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls t
 	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
 
 test-orchestration: env-orchestration env-pipeline
-	$(PY) -m pytest -q tests/plugins tests/dags tests/scripts tests/ci
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/plugins tests/dags tests/scripts tests/ci
 
 test: envs lint test-orchestration test-pipeline  ## what CI runs: lint, then both test suites
 
