@@ -9,39 +9,32 @@ candidate model and the run summary, which the DAG reads, gates and promotes.
 """
 
 import json
-import socket
 import sys
 
 import pytest
 from conftest import REPO, task_states
 
 sys.path.insert(0, str(REPO / 'tests'))
+from fakes.http import gcs_emulator  # noqa: E402
 from fakes.vertex import FakeVertex, summary_writer, write_compiled_pipeline  # noqa: E402
 
 BUCKET = 'ct-vertex-test'
 
 
 @pytest.fixture
-def gcs_emulator(monkeypatch):
-  from gcp_storage_emulator.server import create_server
+def gcs(monkeypatch):
   from google.cloud import storage
 
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  host = f'http://127.0.0.1:{port}'
-  monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
-  client = storage.Client()
-  client.create_bucket(BUCKET)
-  yield host, client
-  server.stop()
+  with gcs_emulator() as host:
+    monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
+    client = storage.Client()
+    client.create_bucket(BUCKET)
+    yield host, client
 
 
 def test_vertex_configuration_reaches_the_gate_with_the_servers_summary_and_promotes(
-    airflow_env, local_dir, gcs_emulator, tmp_path):
-  host, client = gcs_emulator
+    airflow_env, local_dir, gcs, tmp_path):
+  host, client = gcs
   vertex = FakeVertex()
   vertex.on_succeeded = summary_writer(REPO / 'tests' / 'plugins' / 'data' /
                                        'run_summary_blessed.json')

@@ -11,17 +11,17 @@ jobs answer `query_rows` (list of value lists) with `query_schema`; dry runs ans
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes.http import RecordingJsonServer
 
 
-class FakeBigQuery:
+class FakeBigQuery(RecordingJsonServer):
+  route_under_lock = False  # getQueryResults long-polls
+
   def __init__(self):
-    self.log = []
+    super().__init__()
     self.jobs = {}
     self.mode = 'DONE'           # RUNNING | DONE | FAILED
     self.export_rows = [['1', '5.25', 'Cash'], ['2', '8.0', 'Credit Card']]
@@ -32,40 +32,6 @@ class FakeBigQuery:
     self.fail_gets = 0           # the next N jobs.get answer 400 (a task dying mid-poll)
     self._exported = set()
     self.cancelled = set()
-    self._lock = threading.Lock()
-    fake = self
-
-    class Handler(BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
-
-      def _do(self):
-        n = int(self.headers.get('Content-Length') or 0)
-        raw = self.rfile.read(n) if n else b''
-        body = json.loads(raw) if raw else None
-        url = urlsplit(self.path)
-        path, query = unquote(url.path), parse_qs(url.query)
-        with fake._lock:
-          fake.log.append((self.command, path, query, body))
-        status, response = fake.route(self.command, path, query, body)
-        data = json.dumps(response).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json; charset=UTF-8')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-      do_GET = do_POST = _do
-
-      def log_message(self, *args):
-        pass
-
-    self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    self.endpoint = f'http://127.0.0.1:{self.server.server_address[1]}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self):
-    self.server.shutdown()
-    self.server.server_close()
 
   def inserts(self):
     return [e for e in self.log if e[0] == 'POST' and re.fullmatch(

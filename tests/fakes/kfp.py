@@ -11,9 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes.http import RecordingJsonServer
 
 
 def _error(code, message):
@@ -21,49 +20,16 @@ def _error(code, message):
                 'message': message, 'details': []}
 
 
-class FakeKfp:
+class FakeKfp(RecordingJsonServer):
   def __init__(self):
-    self.log = []
+    super().__init__()
+    self.host = self.endpoint  # kfp.Client(host=...)
     self.experiments = {}
     self.runs = {}
     self.scripts = {}
     self.default_script = ['RUNNING', 'SUCCEEDED']
     self.fail_next = []
     self._ids = itertools.count(1)
-    self._lock = threading.Lock()
-    fake = self
-
-    class Handler(BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
-
-      def _do(self):
-        n = int(self.headers.get('Content-Length') or 0)
-        raw = self.rfile.read(n) if n else b''
-        body = json.loads(raw) if raw else None
-        url = urlsplit(self.path)
-        path, query = unquote(url.path), parse_qs(url.query)
-        with fake._lock:
-          fake.log.append((self.command, path, query, body))
-          status, response = fake.route(self.command, path, query, body)
-        data = json.dumps(response).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-      do_GET = do_POST = do_DELETE = _do
-
-      def log_message(self, *args):
-        pass
-
-    self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    self.host = f'http://127.0.0.1:{self.server.server_address[1]}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self):
-    self.server.shutdown()
-    self.server.server_close()
 
   def creates(self):
     return [e for e in self.log if e[0] == 'POST' and e[1] == '/apis/v2beta1/runs']

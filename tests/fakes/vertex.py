@@ -6,8 +6,6 @@ states, one per GET; `fail_next` answers the next GETs with error codes; a job t
 reaches SUCCEEDED may run `on_succeeded` (the dags test writes the run summary there,
 as the pipeline's last step would). Models: upload (a long-running operation polled
 at /ui/...), get by version or alias, mergeVersionAliases, listVersions.
-
-    python tests/fakes/vertex.py --port-file F    # as a process (the dags test)
 """
 
 from __future__ import annotations
@@ -15,9 +13,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes.http import RecordingJsonServer
 
 DEFAULT_SCRIPT = ('PIPELINE_STATE_RUNNING', 'PIPELINE_STATE_SUCCEEDED')
 
@@ -26,9 +23,9 @@ def _error(code, status, message):
   return code, {'error': {'code': code, 'message': message, 'status': status}}
 
 
-class FakeVertex:
+class FakeVertex(RecordingJsonServer):
   def __init__(self):
-    self.log = []            # (method, path, query, body)
+    super().__init__()
     self.jobs = {}           # name -> job json
     self.scripts = {}        # job id -> remaining states
     self.default_script = list(DEFAULT_SCRIPT)
@@ -40,41 +37,6 @@ class FakeVertex:
     self.ops = {}
     self.on_succeeded = None
     self._seq = itertools.count(1)
-    self._lock = threading.Lock()
-    fake = self
-
-    class Handler(BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
-
-      def _do(self):
-        n = int(self.headers.get('Content-Length') or 0)
-        raw = self.rfile.read(n) if n else b''
-        body = json.loads(raw) if raw else None
-        url = urlsplit(self.path)
-        path, query = unquote(url.path), parse_qs(url.query)
-        with fake._lock:
-          fake.log.append((self.command, path, query, body))
-          status, response = fake.route(self.command, path, query, body)
-        data = json.dumps(response).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json; charset=UTF-8')
-        self.send_header('Content-Length', str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-      do_GET = do_POST = do_PATCH = do_DELETE = _do
-
-      def log_message(self, *args):
-        pass
-
-    self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    self.port = self.server.server_address[1]
-    self.endpoint = f'http://127.0.0.1:{self.port}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self):
-    self.server.shutdown()
-    self.server.server_close()
 
   # --- what tests read -------------------------------------------------------------
   def calls(self, method, pattern):
@@ -232,21 +194,3 @@ def summary_writer(template_path):
       summary['metrics']['baseline'] = None
     put(params['summary_uri'], json.dumps(summary))
   return write
-
-
-def main():
-  import argparse
-  import time
-  from pathlib import Path
-
-  p = argparse.ArgumentParser()
-  p.add_argument('--port-file', required=True)
-  args = p.parse_args()
-  fake = FakeVertex()
-  Path(args.port_file).write_text(str(fake.port))
-  while True:
-    time.sleep(3600)
-
-
-if __name__ == '__main__':
-  main()

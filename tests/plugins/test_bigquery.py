@@ -4,7 +4,6 @@ library's BIGQUERY_EMULATOR_HOST), and the span on gcp-storage-emulator."""
 
 import datetime as dt
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.bigquery import FakeBigQuery  # noqa: E402
+from fakes.http import gcs_emulator  # noqa: E402
 
 from ct_platform import storage  # noqa: E402
 from ct_platform.backends.bigquery_warehouse import SPAN_KEY, BigQueryWarehouse  # noqa: E402
@@ -23,15 +23,8 @@ TABLE = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
 
 @pytest.fixture(scope='module')
 def emulator():
-  from gcp_storage_emulator.server import create_server
-
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  yield f'http://127.0.0.1:{port}'
-  server.stop()
+  with gcs_emulator() as url:
+    yield url
 
 
 @pytest.fixture

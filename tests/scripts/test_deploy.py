@@ -9,7 +9,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -19,7 +18,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'scripts'))
+sys.path.insert(0, str(REPO / 'tests'))
 import deploy as deploy_tool  # noqa: E402
+from fakes.http import gcs_emulator  # noqa: E402
 
 from ct_platform.config import load_settings  # noqa: E402
 
@@ -35,14 +36,8 @@ FOREIGN = {'dags/airflow_monitoring.py': b'# Composer\'s own liveness DAG\n',
 
 @pytest.fixture(scope='module')
 def emulator():
-  from gcp_storage_emulator.server import create_server
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-  server = create_server('127.0.0.1', port, in_memory=True)
-  server.start()
-  yield f'http://127.0.0.1:{port}'
-  server.stop()
+  with gcs_emulator() as url:
+    yield url
 
 
 @pytest.fixture

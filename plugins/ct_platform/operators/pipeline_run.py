@@ -110,16 +110,17 @@ class RunTfxPipelineOperator(BaseOperator):
               'runner': runner.config()['kind'], 'deadline': deadline.isoformat()}
     store.set(STATE_KEY, record)  # before submitting: a crash now loses nothing
     runner.submit(spec)
-    self._push_link(context, runner, run_id)
+    url = self._push_link(context, runner, run_id)
     self.log.info('submitted pipeline run %s (%s variant) on the %s backend: %s',
-                  run_id, 'with_baseline' if champion else 'first_run', runner.kind,
-                  runner.console_url(run_id))
+                  run_id, 'with_baseline' if champion else 'first_run', runner.kind, url)
     return self._defer(runner, record, settings)
 
   @staticmethod
-  def _push_link(context, runner, run_id):
+  def _push_link(context, runner, run_id) -> str:
+    url = runner.console_url(run_id)  # once: on KFP it is a lookup on the server
     if context.get('ti') is not None:
-      context['ti'].xcom_push(key=CONSOLE_URL_KEY, value=runner.console_url(run_id))
+      context['ti'].xcom_push(key=CONSOLE_URL_KEY, value=url)
+    return url
 
   def _defer(self, runner, record, settings):
     from ct_platform.triggers.pipeline_run import PipelineRunTrigger
