@@ -20,7 +20,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration lint compile bench-pipeline bench-parse bench-drift clean deploy
+        test-pipeline test-orchestration test-airflow lint compile bench-pipeline bench-parse bench-drift clean deploy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -85,7 +85,11 @@ test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls t
 test-orchestration: env-orchestration env-pipeline
 	$(PY) -m pytest -q -n 2 --dist loadfile tests/plugins tests/dags tests/scripts tests/ci
 
-test: envs lint test-orchestration test-pipeline  ## what CI runs: lint, then both test suites
+test-airflow: env-orchestration env-pipeline  ## a real Airflow (scheduler, triggerer, dag-processor, api-server) + browser
+	@scripts/install-browser.sh
+	$(PY) -m pytest -q tests/airflow_e2e
+
+test: envs lint test-orchestration test-airflow test-pipeline  ## what CI runs: lint, then the test suites
 
 SIZES ?= 1000000,10000000
 TFDV_SIZES ?= 1000000

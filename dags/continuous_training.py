@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import (
   DAG,
-  Asset,
   AssetOrTimeSchedule,
   CronTriggerTimetable,
   Param,
@@ -20,14 +18,11 @@ from airflow.sdk import (
   task,
 )
 
+from ct_platform.assets import CHAMPION, SOURCE_TABLE
 from ct_platform.notify import PipelineFailedNotifier
+from ct_platform.operators.approval import PromotionApprovalOperator
 from ct_platform.operators.extract_span import ExtractSpanOperator
 from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
-
-SOURCE_TABLE = Asset(name='chicago_taxi_trips.taxi_trips',
-                     uri='bigquery://bigquery-public-data/chicago_taxi_trips/taxi_trips')
-CHAMPION = Asset(name='chicago-taxi-tipper.champion',
-                 uri='ct-model://chicago-taxi-tipper/champion')
 
 DOC = """
 ### Continuous training of the Chicago taxi "big tipper" model
@@ -91,10 +86,14 @@ with DAG(
                          description='Train and gate, but stop before promotion.'),
         'force_promote': Param(False, type='boolean',
                                description='Override failed metric checks (needs a reason).'),
-        'force_promote_reason': Param('', type='string', maxLength=500),
+        'force_promote_reason': Param(None, type=['null', 'string'], maxLength=500,
+                                      description='Why force_promote is set (required '
+                                                  'with it).'),
         'force_reject': Param(False, type='boolean',
                               description='Never promote this run (needs a reason).'),
-        'force_reject_reason': Param('', type='string', maxLength=500),
+        'force_reject_reason': Param(None, type=['null', 'string'], maxLength=500,
+                                     description='Why force_reject is set (required with '
+                                                 'it).'),
         'train_steps': Param(None, type=['null', 'integer'], minimum=1, maximum=100000,
                              description='Trainer steps. Empty: configured default.'),
     },
@@ -161,7 +160,7 @@ with DAG(
       return ['request_approval', 'promote']
     return 'promote'
 
-  request_approval = ApprovalOperator(
+  request_approval = PromotionApprovalOperator(
       task_id='request_approval',
       subject='Promote run {{ run_id }} of continuous_training?',
       body=('The candidate passed the promotion gate.\n\n'
@@ -169,24 +168,31 @@ with DAG(
             '{% for c in d["checks"] %}- {{ c["name"] }}: '
             '{{ "pass" if c["passed"] else "FAIL" }}: {{ c["detail"] }}\n{% endfor %}\n'
             'Report: {{ d["report"] }}'),
-      defaults=['Reject'],  # an unanswered request rejects (max_active_runs=1)
-      response_timeout=dt.timedelta(hours=24),
+      # an unanswered request rejects after the approval_timeout_hours setting
+      defaults=['Reject'],
       retries=0)
 
+  # Its inputs come from XCom, not arguments: an argument makes its producer an upstream,
+  # and with the producers upstream `none_failed_min_one_success` ran promote after an
+  # empty window or a no-drift verdict. Upstream are only the branch and the approval.
   @task(trigger_rule='none_failed_min_one_success', outlets=[CHAMPION], retries=0)
-  def promote(decision, result, span, plan, drift, outlet_events=None):
+  def promote(ti=None, outlet_events=None):
     from ct_platform import tasks
     from ct_platform.notify import notify
     settings = _settings()
-    promoted = tasks.promote(decision, result, span, plan, settings, drift)
+    promoted = tasks.promote(
+        ti.xcom_pull(task_ids='promotion_gate'), ti.xcom_pull(task_ids='run_pipeline'),
+        ti.xcom_pull(task_ids='extract_span'), ti.xcom_pull(task_ids='plan_run'), settings,
+        ti.xcom_pull(task_ids='evaluate_drift'))
     outlet_events[CHAMPION].extra = promoted
     notify('champion_promoted', f'champion is now version {promoted["version"]} '
            f'({promoted["model_uri"]})', settings, **promoted)
     return promoted
 
-  @task(trigger_rule='none_failed', retries=0)
+  @task(trigger_rule='none_failed_min_one_success', retries=0)
   def end():
-    """Where a run that does not promote ends (rejected, or a dry run)."""
+    """Where a run that does not promote ends (rejected, or a dry run); skipped with the
+    branch when the run ended earlier (empty window, no retraining needed)."""
 
   @task(trigger_rule='all_done')
   def prune_old_spans():
@@ -223,7 +229,7 @@ with DAG(
   retrain_needed(drift) >> run_pipeline
   decision = promotion_gate(run_pipeline.output, champion, plan)
   path = choose_path(decision, plan)
-  promoted = promote(decision, run_pipeline.output, span, plan, drift)
+  promoted = promote()
   path >> [request_approval, promoted, end()]
   request_approval >> promoted
   [promoted, decision] >> prune_old_spans() >> summarize()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Param, task
 
-CHAMPION = Asset(name='chicago-taxi-tipper.champion',
-                 uri='ct-model://chicago-taxi-tipper/champion')
+from ct_platform.assets import CHAMPION
 
 with DAG(
     dag_id='rollback_model',
@@ -31,7 +30,8 @@ the champion Asset is updated. Nothing is deleted.
         'model': Param('chicago-taxi-tipper', type='string', pattern='^[a-z0-9][a-z0-9-]{0,62}$',
                        description='Registered model name'),
         'version': Param(1, type='integer', minimum=1, description='Version to make champion'),
-        'reason': Param('', type='string', maxLength=500),
+        'reason': Param(None, type=['null', 'string'], maxLength=500,
+                        description='Why (recorded in the notification).'),
     },
 ) as dag:
 

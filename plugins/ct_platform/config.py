@@ -112,6 +112,14 @@ class Settings:
     return json.loads(path.read_text()) if path.is_file() else {}
 
   @property
+  def code_version(self) -> str:
+    """The deployed code's version for registry metadata, labels and the pipeline run:
+    the deploy config's git sha (Composer: nothing sets CT_PIPELINE_VERSION there), else
+    CT_PIPELINE_VERSION (scripts/airflow-local sets it from git), else 'dev'."""
+    return (self.deployment().get('git_sha') or os.environ.get('CT_PIPELINE_VERSION')
+            or 'dev')
+
+  @property
   def compiled_pipeline_uri(self) -> str:
     return self.pipeline_spec_uri or self.deployment().get('pipeline_spec_uri', '')
 

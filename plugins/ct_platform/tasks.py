@@ -142,8 +142,6 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
 def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Settings,
             drift: dict | None = None) -> dict:
   """Registers the candidate as a new version and moves the champion alias to it."""
-  import os
-
   from ct_platform.backends import registry_for
 
   if not decision['promote']:
@@ -159,7 +157,7 @@ def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Sett
       'run_id': result['run_id'], 'airflow_run_id': plan['run_id'],
       'metrics': summary['metrics']['candidate'], 'span': span,
       'window': plan['window'], 'smoke_test': summary['smoke_test'],
-      'git_sha': os.environ.get('CT_PIPELINE_VERSION', 'dev'),
+      'git_sha': settings.code_version,
       'pipeline': summary['pipeline'], 'override': decision.get('override'),
       # the drift baseline: the data this model was trained on
       'drift_baseline': {'span_uri': span['uri'], 'window': plan['window'],

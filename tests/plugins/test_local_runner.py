@@ -155,6 +155,44 @@ def test_trigger_on_kill_cancels_but_cleanup_does_not(runner, monkeypatch):
   runner.cancel(restarted.run_id)
 
 
+class _TaskInstance:  # what the triggerer sets on a trigger: which task it serves
+  dag_id, run_id, task_id, map_index = 'continuous_training', 'manual__1', 'run_pipeline', -1
+
+
+@pytest.mark.parametrize('task_state,cancelled', [
+    ('deferred', False),   # the trigger moved to another triggerer (apache/airflow#73454)
+    ('failed', True),      # a user marked the task failed
+    ('success', True),     # ... or success
+    (None, True),          # cleared (or the state could not be read)
+])
+def test_on_kill_cancels_only_when_the_task_left_deferred(runner, monkeypatch, task_state,
+                                                          cancelled):
+  from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+  asked = []
+
+  def get_task_states(**kwargs):
+    asked.append(kwargs)
+    return {'manual__1': {'run_pipeline': task_state}} if task_state else {}
+
+  monkeypatch.setattr(RuntimeTaskInstance, 'get_task_states', staticmethod(get_task_states))
+  monkeypatch.setenv('FAKE_PIPELINE_MODE', 'hang')
+  s = spec(runner, f'ct-kill-{task_state}-a1-0')
+  runner.submit(s)
+  wait_for(runner, s.run_id, {'RUNNING'})
+  trigger = _trigger(runner, s.run_id)
+  trigger.task_instance = _TaskInstance()
+  asyncio.run(trigger.on_kill())
+  assert asked == [{'dag_id': 'continuous_training', 'task_ids': ['run_pipeline'],
+                    'run_ids': ['manual__1'], 'map_index': -1}]
+  if cancelled:
+    assert wait_for(runner, s.run_id, {'CANCELLED'}).state == 'CANCELLED'
+  else:
+    time.sleep(1)
+    assert runner.get_state(s.run_id).state == 'RUNNING'
+    runner.cancel(s.run_id)
+
+
 def test_trigger_deadline_cancels_the_run(runner, monkeypatch):
   monkeypatch.setenv('FAKE_PIPELINE_MODE', 'hang')
   s = spec(runner)

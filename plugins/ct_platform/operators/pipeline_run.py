@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
@@ -100,7 +99,7 @@ class RunTfxPipelineOperator(BaseOperator):
     steps = (self.plan or {}).get('train_steps') or settings.train_steps
     spec = PipelineRunSpec(
         run_id=run_id, span_uri=self.span['uri'], summary_uri=runner.summary_uri(run_id),
-        pipeline_version=os.environ.get('CT_PIPELINE_VERSION', 'dev'),
+        pipeline_version=settings.code_version,
         baseline_model_uri=champion['model_uri'] if champion else '',
         train_args={'num_steps': int(steps)}, hparams=self.hparams or None,
         labels={'dag_id': dag_run.dag_id})

@@ -7,7 +7,8 @@ the trigger runs on any triggerer), and yields exactly one event:
 - its own deadline: past it, the trigger cancels the run and yields TIMEOUT
   (Airflow's defer timeout does not call on_kill, so the trigger enforces it);
 - on_kill (a user marked the task failed/success or cleared it while deferred)
-  cancels the run; cleanup (triggerer restart, normal exit) leaves it running;
+  cancels the run, unless the task is still deferred (the trigger moved to another
+  triggerer); cleanup (triggerer restart, normal exit) leaves it running;
 - errors while polling are retried with backoff for up to max_poll_error_seconds;
   an HTTP 4xx other than 408/429 (denied, not found, bad request) is not retried.
 """
@@ -46,6 +47,9 @@ class PipelineRunTrigger(BaseTrigger):
   async def run(self):
     runner = self._runner()
     deadline = dt.datetime.fromisoformat(self.deadline)
+    log.info('waiting for pipeline run %s on the %s backend (deadline %s, polling every '
+             '%.1f s)', self.run_id, self.runner_config.get('kind'), self.deadline,
+             self.poll_interval)
     first_error_at = None
     backoff = self.poll_interval
     while True:
@@ -101,5 +105,37 @@ class PipelineRunTrigger(BaseTrigger):
     return False
 
   async def on_kill(self):
-    """A user acted on the deferred task: the pipeline run must not go on alone."""
-    await self._cancel(self._runner(), 'the Airflow task was marked failed/success or cleared')
+    """A user acted on the deferred task: the pipeline run must not go on alone.
+
+    Airflow 3.3 also calls on_kill when a trigger merely moved to another triggerer
+    (TriggerRunner.update_triggers cancels the orphaned copy through the user-action
+    path, apache/airflow#73454). A user's action has changed the task's state by then
+    (failed, success, cleared); a redistribution has not: the task is still deferred,
+    and another triggerer is waiting for the same run, so nothing is cancelled.
+    """
+    state = await self._task_state()
+    if state == 'deferred':
+      log.warning('on_kill for %s while its task is still deferred: the trigger moved to '
+                  'another triggerer (not a user action); the pipeline run goes on',
+                  self.run_id)
+      return
+    await self._cancel(self._runner(), 'the Airflow task was marked failed/success or '
+                       f'cleared (task state: {state})')
+
+  async def _task_state(self) -> str | None:
+    """The deferred task's current state from the API server, or None if unknown."""
+    ti = self.task_instance
+    if ti is None:
+      return None
+    try:
+      from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+      states = await asyncio.wait_for(asyncio.to_thread(
+          RuntimeTaskInstance.get_task_states, dag_id=ti.dag_id, task_ids=[ti.task_id],
+          run_ids=[ti.run_id], map_index=getattr(ti, 'map_index', -1)), timeout=20)
+    except Exception as e:  # noqa: BLE001  unknown: treat as the user action it claims
+      log.warning('could not read the state of task %s (%s: %s); treating on_kill as a '
+                  'user action', ti.task_id, type(e).__name__, e)
+      return None
+    state = (states.get(ti.run_id) or {}).get(ti.task_id)
+    return str(getattr(state, 'value', state)) if state is not None else None

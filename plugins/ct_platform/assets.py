@@ -1,0 +1,26 @@
+"""The Assets the DAGs produce and consume, defined once (DAG files import them).
+
+URIs use `x-` schemes on purpose: Airflow normalizes an Asset URI whose scheme is
+registered by a provider (`bigquery://`, `gs://`) through the providers manager, and
+that first lookup imports every provider's asset handlers (the Google provider's pull
+in google.cloud.storage, aiohttp and grpc: about 1.7 s) in every parse of the DAG file
+by the dag-processor. `x-` schemes are user-defined and skip the lookup. Producers
+elsewhere refer to these by name: `Asset.ref(name=SOURCE_TABLE_NAME)`.
+
+Standard library and airflow.sdk only: DAG files import this at parse time.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+SOURCE_TABLE_NAME = 'chicago_taxi_trips.taxi_trips'
+CHAMPION_NAME = 'chicago-taxi-tipper.champion'
+
+# An upstream ELT DAG that refreshes the source table emits this; continuous_training
+# is scheduled on it (besides its cron).
+SOURCE_TABLE = Asset(name=SOURCE_TABLE_NAME,
+                     uri='x-bigquery://bigquery-public-data/chicago_taxi_trips/taxi_trips')
+# Updated when the champion alias moves (promotion or rollback); the event's extra is
+# the registry record of the new champion (model, version, model_uri, ...).
+CHAMPION = Asset(name=CHAMPION_NAME, uri='x-ct-model://chicago-taxi-tipper/champion')
