@@ -20,7 +20,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration test-airflow lint compile bench-pipeline bench-parse bench-drift clean deploy
+        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift clean deploy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -89,7 +89,19 @@ test-airflow: env-orchestration env-pipeline  ## a real Airflow (scheduler, trig
 	@scripts/install-browser.sh
 	$(PY) -m pytest -q tests/airflow_e2e
 
-test: envs lint test-orchestration test-airflow test-pipeline  ## what CI runs: lint, then the test suites
+# make test runs the real-Airflow tests beside the orchestration tests (both mostly wait
+# on subprocesses and servers), then prints their log.
+E2E_LOG := build/test-output/test-airflow.log
+test-orchestration-and-airflow: env-orchestration env-pipeline
+	@scripts/install-browser.sh
+	@mkdir -p $(dir $(E2E_LOG))
+	@echo "== tests/airflow_e2e (a real Airflow) runs in the background; log: $(E2E_LOG)"
+	@$(PY) -m pytest -q tests/airflow_e2e > $(E2E_LOG) 2>&1 & e2e=$$!; \
+	  $(PY) -m pytest -q -n 2 --dist loadfile tests/plugins tests/dags tests/scripts tests/ci; \
+	  rc=$$?; wait $$e2e; rc2=$$?; echo "== tests/airflow_e2e"; cat $(E2E_LOG); \
+	  exit $$(( rc || rc2 ))
+
+test: envs lint test-orchestration-and-airflow test-pipeline  ## what CI runs: lint, then the test suites
 
 SIZES ?= 1000000,10000000
 TFDV_SIZES ?= 1000000

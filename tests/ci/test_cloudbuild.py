@@ -165,8 +165,8 @@ def _after(build) -> dict:
 
 def test_order_tests_before_publishing_and_deploy_last(build):
   after = _after(build)
-  assert {'lint', 'unit-and-dag-tests', 'pipeline-tests'} <= after['compile']
-  assert {'unit-and-dag-tests', 'pipeline-tests', 'compile', 'build-image'} <= after[
+  assert {'lint', 'unit-dag-and-airflow-tests', 'pipeline-tests'} <= after['compile']
+  assert {'unit-dag-and-airflow-tests', 'pipeline-tests', 'compile', 'build-image'} <= after[
       'push-image']
   assert after['integration-run'] >= {'push-image'}
   assert after['deploy'] == set(after) - {'deploy'}  # waits for every other step
