@@ -19,7 +19,7 @@ from airflow.sdk import (
 )
 
 from ct_platform.assets import CHAMPION, SOURCE_TABLE
-from ct_platform.notify import PipelineFailedNotifier
+from ct_platform.notify import PipelineFailedNotifier, TaskFailedNotifier
 from ct_platform.operators.approval import PromotionApprovalOperator
 from ct_platform.operators.extract_span import ExtractSpanOperator
 from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
@@ -51,6 +51,8 @@ DEFAULT_ARGS = {
     'retry_exponential_backoff': True,
     'max_retry_delay': dt.timedelta(minutes=20),
     'execution_timeout': dt.timedelta(minutes=30),
+    # every task that fails for good says so (run_pipeline's own notifier adds its log)
+    'on_failure_callback': TaskFailedNotifier(),
 }
 
 

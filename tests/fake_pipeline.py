@@ -6,6 +6,8 @@ and a run summary that passes the schema), and behaves as FAKE_PIPELINE_MODE say
   reject              a summary whose candidate is worse than the champion
   fail                exit 3 after printing an error
   fail-first-attempt  fail when the run id is attempt 1 (-a1-), else succeed
+  crash-first-attempt SIGKILL itself on attempt 1 (the OOM killer, a node drain), else
+                      succeed
   hang                sleep for an hour (to be killed or cancelled)
 Every start appends a line to <FAKE_PIPELINE_COUNTER> (one process per submit).
 """
@@ -34,6 +36,12 @@ def main():
   mode = os.environ.get('FAKE_PIPELINE_MODE', 'succeed')
   if mode == 'fail-first-attempt':
     mode = 'fail' if '-a1-' in args.run_id else 'succeed'
+  if mode == 'crash-first-attempt':
+    mode = 'crash' if '-a1-' in args.run_id else 'succeed'
+  if mode == 'crash':
+    import signal
+    print(f'fake pipeline {args.run_id}: killed', flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
   print(f'fake pipeline {args.run_id}: mode {mode}', flush=True)
   if mode == 'hang':
     time.sleep(3600)

@@ -47,6 +47,7 @@ class Settings:
   local_pipeline_command: tuple = ()
   # run behaviour
   default_window_days: int = 30
+  max_window_lead_days: int = 1    # a window may end at most this far after today (UTC)
   train_steps: int = 1000
   poll_interval_seconds: float = 10.0
   pipeline_timeout_minutes: int = 180

@@ -16,8 +16,8 @@ import logging
 from airflow.sdk import BaseNotifier
 
 log = logging.getLogger(__name__)
-EVENTS = ('pipeline_failed', 'candidate_rejected', 'champion_promoted', 'window_empty',
-          'approval_requested', 'no_retrain')
+EVENTS = ('pipeline_failed', 'task_failed', 'pipeline_attempt_lost', 'candidate_rejected',
+          'champion_promoted', 'window_empty', 'approval_requested', 'no_retrain')
 
 
 def notify(event: str, message: str, settings=None, **details) -> dict:
@@ -59,15 +59,28 @@ def _send_email(settings, event, message, details) -> str:
     return f'failed: {type(e).__name__}: {e}'[:500]
 
 
-class PipelineFailedNotifier(BaseNotifier):
-  """on_failure_callback of the pipeline task: says which run failed and where its log is."""
+class TaskFailedNotifier(BaseNotifier):
+  """on_failure_callback of every task (the DAG's default_args): which task failed, in
+  which run, after how many tries, and the first line of its error. Airflow calls it
+  once the task has failed for good (retries exhausted or none)."""
 
   template_fields = ()
+  event = 'task_failed'
 
   def notify(self, context):
     ti = context.get('ti')
     error = context.get('exception')
-    notify('pipeline_failed',
+    first = str(error).splitlines()[0] if error and str(error) else (
+        type(error).__name__ if error else 'see the task log')
+    notify(self.event,
            f'{ti.dag_id}.{ti.task_id} failed in run {ti.run_id} (try {ti.try_number}): '
-           f'{str(error).splitlines()[0] if error else "see the task log"}',
-           dag_id=ti.dag_id, run_id=ti.run_id, error=str(error)[:4000])
+           f'{first}',
+           dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+           try_number=ti.try_number, error=str(error)[:4000])
+
+
+class PipelineFailedNotifier(TaskFailedNotifier):
+  """on_failure_callback of the pipeline task: says which run failed and where its log is
+  (the error names the pipeline run, its log and the log's tail)."""
+
+  event = 'pipeline_failed'

@@ -19,7 +19,8 @@ def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Setti
   window = window_lib.resolve_window(
       window_end=params.get('window_end'), window_days=params.get('window_days'),
       logical_date=logical_date, run_after=run_after,
-      default_days=settings.default_window_days)
+      default_days=settings.default_window_days,
+      max_lead_days=settings.max_window_lead_days)
   return {'window': window.as_dict(), 'run_id': run_id,
           'promotion_mode': params.get('promotion_mode', 'auto'),
           'dry_run': bool(params.get('dry_run')),

@@ -52,8 +52,13 @@ def _as_date(value, field: str) -> dt.date:
 
 
 def resolve_window(window_end=None, window_days=None, logical_date=None, run_after=None,
-                   default_days: int = 30) -> TrainingWindow:
-  """Applies the rule above; raises ValueError naming the field on bad input."""
+                   default_days: int = 30, today: dt.date | None = None,
+                   max_lead_days: int | None = None) -> TrainingWindow:
+  """Applies the rule above; raises ValueError naming the field on bad input.
+
+  With max_lead_days, a window may end at most that many days after `today` (UTC):
+  a window of the far future (window_end 9999-12-31) has no data yet and is a typo.
+  """
   if window_end not in (None, ''):
     end, source = _as_date(window_end, 'window_end'), 'param'
   elif logical_date is not None:
@@ -68,4 +73,13 @@ def resolve_window(window_end=None, window_days=None, logical_date=None, run_aft
     raise ValueError(f'window_days: {days!r} is not a whole number of days')
   if not MIN_DAYS <= days <= MAX_DAYS:
     raise ValueError(f'window_days: {days} is outside [{MIN_DAYS}, {MAX_DAYS}]')
+  if max_lead_days is not None:
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    if (end - today).days > max_lead_days:
+      field = {'param': 'window_end', 'logical_date': 'logical_date',
+               'run_after': 'run_after'}[source]
+      raise ValueError(f'{field}: the window would end on {end}, {(end - today).days} days '
+                       f'after today ({today}); at most {max_lead_days} day(s) ahead is '
+                       f'allowed (setting max_window_lead_days): a window of the future '
+                       f'has no data yet')
   return TrainingWindow(start=end - dt.timedelta(days=days), end=end, source=source)

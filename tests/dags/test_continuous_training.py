@@ -141,6 +141,20 @@ def test_a_rule_across_params_fails_the_first_task_naming_the_field(airflow_env,
   assert 'force_promote_reason: force_promote needs a reason' in log
   states = task_states(airflow_env, local_dir, 'continuous_training', log)
   assert states['plan_run'] == 'failed' and states['extract_span'] == 'upstream_failed'
+  # any task that fails for good notifies, naming the task and the reason
+  failed = [n for n in notifications(local_dir) if n['event'] == 'task_failed']
+  assert len(failed) == 1 and failed[0]['details']['task_id'] == 'plan_run'
+  assert 'continuous_training.plan_run failed in run' in failed[0]['message']
+  assert 'force_promote_reason: force_promote needs a reason' in failed[0]['details']['error']
+
+
+def test_a_window_of_the_future_is_refused_by_plan_run(airflow_env, local_dir):
+  rc, log = airflow_env.run('continuous_training', local_dir, {'window_end': '9999-12-31'})
+  assert rc != 0
+  assert 'window_end: the window would end on 9999-12-31' in log
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['plan_run'] == 'failed' and states['extract_span'] == 'upstream_failed'
+  assert not (local_dir / 'bucket').exists()  # no span written for it
 
 
 def test_params_schema_rejects_bad_values_before_any_task(airflow_env, local_dir):

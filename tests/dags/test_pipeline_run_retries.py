@@ -2,6 +2,7 @@
 and keeps task_state_store across them), with the real local runner and a stand-in
 pipeline process."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -51,15 +52,29 @@ def test_a_retry_after_the_run_succeeded_returns_at_once(fixture_airflow_env, lo
   assert len(starts(env)) == 1  # no second submit
 
 
-def test_a_retry_after_a_failed_run_starts_attempt_2(fixture_airflow_env, local_dir,
-                                                     fake_pipeline_env):
-  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='fail-first-attempt')
+def test_a_retry_after_a_killed_pipeline_starts_attempt_2(fixture_airflow_env, local_dir,
+                                                          fake_pipeline_env):
+  # an infrastructure failure (the pipeline process killed by a signal): retried
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='crash-first-attempt')
   rc, log = fixture_airflow_env.run('ct_retry_after_failed_run', local_dir, **env)
   assert rc == 0, log[-4000:]
   runs = [line.split()[0] for line in starts(env)]
   assert len(runs) == 2 and '-a1-' in runs[0] and '-a2-' in runs[1]
-  assert 'the pipeline run failed' in log and 'fake pipeline failed on purpose' in log
+  assert 'the pipeline run failed' in log and 'exited with code -9' in log
   assert 'starting attempt 2' in log
+
+
+def test_a_pipeline_failing_on_its_code_or_data_is_not_retried(fixture_airflow_env,
+                                                               local_dir, fake_pipeline_env):
+  # the same DAG (retries=1): a failure of the pipeline itself fails the task at once
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='fail')
+  rc, log = fixture_airflow_env.run('ct_retry_after_failed_run', local_dir, **env)
+  assert rc != 0
+  assert len(starts(env)) == 1  # one pipeline start, not two
+  assert 'the pipeline run failed and is not retried' in log
+  assert 'a retry would fail the same way' in log and 'fake pipeline failed on purpose' in log
+  states = task_states(fixture_airflow_env, local_dir, 'ct_retry_after_failed_run', log)
+  assert states['run_pipeline'] == 'failed'
 
 
 def test_a_killed_pipeline_process_fails_the_await_clearly(fixture_airflow_env, local_dir,
@@ -81,3 +96,11 @@ def test_a_killed_pipeline_process_fails_the_await_clearly(fixture_airflow_env, 
   assert proc.returncode != 0
   assert 'the pipeline process died without a verdict' in log
   assert 'no heartbeat for' in log and 'fake pipeline' in log  # message + log tail
+  # the lost attempt is written down in its run folder and said
+  state = json.loads((run_dir / 'state.json').read_text())
+  assert state['state'] == 'LOST' and state['previous_state'] == 'RUNNING'
+  events = [json.loads(line) for line in (local_dir / 'notifications.jsonl').read_text()
+            .splitlines()]
+  lost = [e for e in events if e['event'] == 'pipeline_attempt_lost']
+  assert len(lost) == 1 and 'was lost: the pipeline process stopped without a verdict' in (
+      lost[0]['message'])

@@ -65,6 +65,17 @@ def test_failure_carries_the_log_tail(runner, monkeypatch):
   state = wait_for(runner, s.run_id, {'SUCCEEDED', 'FAILED'})
   assert state.state == 'FAILED' and 'exited with code 3' in state.message
   assert 'the fake pipeline failed on purpose' in state.log_tail
+  # an error of the pipeline itself: a retry would fail the same way
+  assert state.retryable is False and 'a retry would fail the same way' in state.message
+
+
+def test_a_pipeline_killed_by_a_signal_is_worth_a_retry(runner, monkeypatch):
+  monkeypatch.setenv('FAKE_PIPELINE_MODE', 'crash-first-attempt')  # SIGKILLs itself (OOM)
+  s = spec(runner)
+  runner.submit(s)
+  state = wait_for(runner, s.run_id, {'SUCCEEDED', 'FAILED'})
+  assert state.state == 'FAILED' and 'exited with code -9' in state.message
+  assert state.retryable is True
 
 
 def test_cancel_stops_the_pipeline(runner, monkeypatch, tmp_path):
@@ -94,6 +105,13 @@ def test_a_killed_run_is_lost_with_a_clear_message(runner, monkeypatch):
     os.kill(int(pid), signal.SIGKILL)
   state = wait_for(runner, s.run_id, {'LOST'}, timeout=20)
   assert 'stopped without a verdict' in state.message and 'no heartbeat' in state.message
+  # recorded in its folder (state.json said RUNNING), once
+  assert runner.mark_lost(s.run_id, state.message) is True
+  recorded = json.loads((runner.run_dir(s.run_id) / 'state.json').read_text())
+  assert recorded['state'] == 'LOST' and recorded['previous_state'] == 'RUNNING'
+  assert (runner.run_dir(s.run_id) / 'cancel').exists()  # a supervisor that comes back stops
+  assert runner.mark_lost(s.run_id, state.message) is False
+  assert runner.get_state(s.run_id).state == 'LOST'
 
 
 def test_unknown_run_is_not_found(runner):

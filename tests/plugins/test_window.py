@@ -48,3 +48,19 @@ def test_bad_windows_name_the_field(kwargs, message):
   with pytest.raises(ValueError) as info:
     resolve_window(**kwargs)
   assert message in str(info.value)
+
+
+def test_a_window_of_the_far_future_is_refused_naming_the_field():
+  today = dt.date(2026, 12, 3)
+  with pytest.raises(ValueError, match=r'window_end: the window would end on 9999-12-31, '
+                     r'\d+ days after today \(2026-12-03\); at most 1 day\(s\) ahead'):
+    resolve_window(window_end='9999-12-31', today=today, max_lead_days=1)
+  with pytest.raises(ValueError, match=r'^logical_date: the window would end on 2027-01-01'):
+    resolve_window(logical_date=dt.datetime(2027, 1, 1, tzinfo=UTC), today=today,
+                   max_lead_days=1)
+  # tomorrow is fine (a run just after midnight elsewhere), and the past always is
+  assert resolve_window(window_end='2026-12-04', today=today, max_lead_days=1).end == (
+      dt.date(2026, 12, 4))
+  assert resolve_window(window_end='2016-01-01', today=today, max_lead_days=1).days == 30
+  # no limit configured: anything goes (the pure rule, as before)
+  assert resolve_window(window_end='9999-12-31').end == dt.date(9999, 12, 31)

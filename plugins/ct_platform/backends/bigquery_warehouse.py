@@ -15,12 +15,14 @@ parameters; only the aggregates come back. Column types from a dry run (free).
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 
 from ct_platform import sql, storage
 from ct_platform.spans import MANIFEST
 
 SPAN_KEY = 'ct_extract_span_uri'
+PROFILE_TIMEOUT_SECONDS = 1800  # the profile query of one window (aggregates only)
 _TYPES = {'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL'}
 
 
@@ -147,7 +149,13 @@ class BigQueryWarehouse:
     window_sql = sql.without_order(sql.load('training_window', self.source_table))
     text = drift.build_profile_sql(window_sql, kinds, config.histogram_buckets,
                                    config.top_k_values, config.numeric_histogram)
-    rows = [tuple(r.values()) for r in self._run(text, window).result()]
+    job = self._run(text, window)
+    try:  # bounded: a stuck job must not hold the worker until execution_timeout
+      rows = [tuple(r.values()) for r in job.result(timeout=PROFILE_TIMEOUT_SECONDS)]
+    except concurrent.futures.TimeoutError as e:
+      job.cancel()
+      raise TimeoutError(f'the drift profile query (BigQuery job {job.job_id}) did not finish '
+                         f'within {PROFILE_TIMEOUT_SECONDS} s; it was cancelled') from e
     profile = drift.parse_profile(rows, types, kinds, config.histogram_buckets)
     return dict(profile, window=window.as_dict(), columns=types, warehouse='bigquery',
                 source_table=self.source_table)

@@ -114,6 +114,11 @@ class KfpPipelineRunner:
       message = message or 'KFP skipped the run'
     return RunState(state, message, log_path=f'{self.host}/#/runs/details/{run.run_id}')
 
+  def mark_lost(self, run_id: str, message: str) -> bool:
+    """Nothing to record: KFP keeps the run's state itself (LOST is the local
+    backend's state for a supervisor that died)."""
+    return False
+
   def cancel(self, run_id: str, reason: str = 'cancel requested') -> None:
     run = self._find(run_id)
     if run is not None and STATES.get(str(run.state)) in ('PENDING', 'RUNNING'):

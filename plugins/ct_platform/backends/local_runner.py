@@ -102,8 +102,17 @@ class LocalPipelineRunner:
     name = state.get('state', 'UNKNOWN')
     log_path = str(run_dir / 'runner.log')
     if name in TERMINAL:
-      return RunState(name, state.get('message', ''), log_path=log_path,
-                      log_tail=state.get('log_tail') or _tail(log_path))
+      exit_code = state.get('exit_code')
+      # exit code > 0: the pipeline itself failed (a component's error on its code or
+      # data); < 0: killed by a signal (OOM killer, node drain): worth another attempt
+      deterministic = name == 'FAILED' and isinstance(exit_code, int) and exit_code > 0
+      message = state.get('message', '')
+      if deterministic:
+        message += (': the pipeline failed in its own code or on its data (a retry would '
+                    'fail the same way), see the log tail')
+      return RunState(name, message, log_path=log_path,
+                      log_tail=state.get('log_tail') or _tail(log_path),
+                      retryable=not deterministic)
     heartbeat = run_dir / 'heartbeat'
     reference = heartbeat if heartbeat.exists() else state_path
     age = dt.datetime.now().timestamp() - reference.stat().st_mtime
@@ -112,6 +121,22 @@ class LocalPipelineRunner:
                       f'heartbeat for {age:.0f} s (state was {name})',
                       log_path=log_path, log_tail=_tail(log_path))
     return RunState(name, state.get('message', ''), log_path=log_path)
+
+  def mark_lost(self, run_id: str, message: str) -> bool:
+    """Records in the run folder that this attempt died without a verdict (state.json
+    said RUNNING), and asks a supervisor that comes back to stop. True the first time."""
+    run_dir = self.run_dir(run_id)
+    state_path = run_dir / 'state.json'
+    if not state_path.exists():
+      return False
+    state = json.loads(state_path.read_text())
+    if state.get('state') in TERMINAL:
+      return False
+    (run_dir / 'cancel').write_text(f'lost: {message}')
+    self._write_state(run_dir, dict(
+        state, state='LOST', message=message, previous_state=state.get('state'),
+        lost_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')))
+    return True
 
   def cancel(self, run_id: str, reason: str = 'cancel requested') -> None:
     run_dir = self.run_dir(run_id)

@@ -5,8 +5,12 @@
     cancel(run_id, reason)
     summary_uri(run_id), console_url(run_id), config()
 
+    mark_lost(run_id, message) -> bool   records a run that died without a verdict
+
 Only SUCCEEDED is success. PAUSED, CANCELLED, FAILED, LOST (died without a verdict)
-and NOT_FOUND each fail the await with their own message.
+and NOT_FOUND each fail the await with their own message. A FAILED state says whether a
+retry can help (`retryable`): a pipeline that failed in its own code or on its data fails
+the same way again, so the task fails at once instead of starting it twice more.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 ACTIVE = frozenset({'PENDING', 'QUEUED', 'RUNNING', 'CANCELLING'})
-TERMINAL = frozenset({'SUCCEEDED', 'FAILED', 'CANCELLED', 'PAUSED'})
+TERMINAL = frozenset({'SUCCEEDED', 'FAILED', 'CANCELLED', 'PAUSED', 'LOST'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +39,9 @@ class RunState:
   message: str = ''
   log_path: str = ''
   log_tail: str = ''
+  # False: the run failed on its code or data (a retry would fail the same way);
+  # True: an infrastructure failure (a killed process, preemption) or unknown
+  retryable: bool = True
 
   @property
   def active(self) -> bool:

@@ -179,6 +179,11 @@ class VertexPipelineRunner:
       message = message or 'the pipeline job is paused (Vertex AI PAUSED)'
     return RunState(state, message, log_path=self.console_url(run_id))
 
+  def mark_lost(self, run_id: str, message: str) -> bool:
+    """Nothing to record: Vertex AI keeps the run's state itself (LOST is the local
+    backend's state for a supervisor that died)."""
+    return False
+
   def cancel(self, run_id: str, reason: str = 'cancel requested') -> None:
     from google.api_core import exceptions
 

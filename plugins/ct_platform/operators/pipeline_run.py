@@ -84,6 +84,8 @@ class RunTfxPipelineOperator(BaseOperator):
         return self._defer(runner, record, settings)
       if state.succeeded:
         return self._finish(context, record)
+      if state.state == 'LOST':
+        self._record_lost(runner, record, state.message)
       attempt = int(record['attempt']) + 1
       if state.state in ('PAUSED', 'CANCELLING'):
         # never leave a paused (resumable) or half-cancelled run behind a new attempt
@@ -132,11 +134,22 @@ class RunTfxPipelineOperator(BaseOperator):
         deadline=deadline, poll_interval=settings.poll_interval_seconds),
         method_name='execute_complete')
 
+  def _record_lost(self, runner, record, message) -> None:
+    """A lost attempt is written down in its run folder and said, once, before the next."""
+    if runner.mark_lost(record['run_id'], message):
+      from ct_platform.notify import notify
+      notify('pipeline_attempt_lost', f'pipeline run {record["run_id"]} (attempt '
+             f'{record["attempt"]}) was lost: {message}', self._settings(),
+             run_id=record['run_id'], attempt=record['attempt'])
+
   def execute_complete(self, context, event=None):
     store = context['task_state_store']
     record = store.get(STATE_KEY)
     event = event or {}
     status = event.get('status')
+    if status == 'LOST' and record:
+      from ct_platform.backends import runner_for
+      self._record_lost(runner_for(self._settings()), record, event.get('message', ''))
     if status != 'SUCCEEDED':
       messages = {
           'FAILED': 'the pipeline run failed',
@@ -148,6 +161,14 @@ class RunTfxPipelineOperator(BaseOperator):
           'POLL_ERROR': 'the pipeline run\'s state could not be read',
       }
       tail = event.get('log_tail') or ''
+      if status == 'FAILED' and event.get('retryable') is False:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # its code or its data: the same failure again; fail now, with the reason
+        raise AirflowFailException(
+            f'the pipeline run failed and is not retried: run {event.get("run_id")}: '
+            f'{event.get("message", "")}\nlog: {event.get("log_path", "")}'
+            + (f'\n--- log tail ---\n{tail}' if tail else ''))
       raise PipelineRunFailed(
           f'{messages.get(status, f"unexpected state {status!r}")}: run '
           f'{event.get("run_id")}: {event.get("message", "")}\nlog: '
