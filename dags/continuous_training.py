@@ -185,7 +185,8 @@ with DAG(
     promoted = tasks.promote(
         ti.xcom_pull(task_ids='promotion_gate'), ti.xcom_pull(task_ids='run_pipeline'),
         ti.xcom_pull(task_ids='extract_span'), ti.xcom_pull(task_ids='plan_run'), settings,
-        ti.xcom_pull(task_ids='evaluate_drift'))
+        ti.xcom_pull(task_ids='evaluate_drift'),
+        gated_champion=ti.xcom_pull(task_ids='find_champion'))
     outlet_events[CHAMPION].extra = promoted
     notify('champion_promoted', f'champion is now version {promoted["version"]} '
            f'({promoted["model_uri"]})', settings, **promoted)

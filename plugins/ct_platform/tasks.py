@@ -141,19 +141,29 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
 
 
 def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Settings,
-            drift: dict | None = None) -> dict:
-  """Registers the candidate as a new version and moves the champion alias to it."""
+            drift: dict | None = None, gated_champion=None) -> dict:
+  """Registers the candidate as a new version and moves the champion alias to it.
+
+  gated_champion: the champion record the candidate was judged against ({} or None:
+  there was none). If the alias has moved since (a rollback, another run), promote stops
+  before registering, and the alias move itself is a compare-and-swap.
+  """
   from ct_platform.backends import registry_for
+  from ct_platform.backends.registry import check_expected
 
   if not decision['promote']:
     raise RuntimeError(f'refusing to promote: the gate decided {decision["outcome"]}')
+  expected = (gated_champion or {}).get('version')
+  expected = int(expected) if expected is not None else None
+  registry = registry_for(settings)
+  now = registry.get_alias('champion')
+  check_expected('champion', int(now['version']) if now else None, expected)
   summary = result['summary']
   from ct_platform import storage
 
   profile = None
   if drift and drift.get('profile_uri') and storage.exists(drift['profile_uri'], settings):
     profile = json.loads(storage.read_text(drift['profile_uri'], settings))
-  registry = registry_for(settings)
   record = registry.register(summary['candidate_model_uri'], {
       'run_id': result['run_id'], 'airflow_run_id': plan['run_id'],
       'metrics': summary['metrics']['candidate'], 'span': span,
@@ -166,7 +176,7 @@ def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Sett
   })
   reason = (f'override {decision["override"]["kind"]}: {decision["override"]["reason"]}'
             if decision.get('override') else 'passed the promotion gate')
-  registry.set_alias(record['version'], 'champion', reason=reason)
+  registry.set_alias(record['version'], 'champion', reason=reason, expected_version=expected)
   return {'version': record['version'], 'model_uri': record['model_uri'],
           'model_name': settings.model_name}
 

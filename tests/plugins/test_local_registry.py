@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ct_platform.backends.local_registry import LocalModelRegistry, RegistryError
+from ct_platform.backends.local_registry import AliasMoved, LocalModelRegistry, RegistryError
 
 
 def make_model(path: Path, content=b'model') -> str:
@@ -61,3 +61,43 @@ def test_concurrent_promotions_leave_one_valid_champion(tmp_path):
   n = champion['by']
   assert Path(champion['model_uri'], 'Format-Serving',
               'saved_model.pb').read_bytes() == f'model {n}'.encode()
+
+
+def _promote_expecting_none(args):
+  root, model, n = args
+  reg = LocalModelRegistry(root, 'm')
+  rec = reg.register(model, {'by': n})
+  try:
+    reg.set_alias(rec['version'], expected_version=None)  # each saw no champion
+    return rec['version']
+  except AliasMoved:
+    return None
+
+
+def test_the_alias_moves_only_from_where_the_caller_saw_it(tmp_path):
+  reg = LocalModelRegistry(tmp_path / 'reg', 'm')
+  for i in (1, 2, 3):
+    reg.register(make_model(tmp_path / f'c{i}'), {'run_id': f'r{i}'})
+  reg.set_alias(1, expected_version=None)
+  reg.set_alias(2, expected_version=1)
+  alias = tmp_path / 'reg' / 'm' / 'aliases' / 'champion.json'
+  before = alias.read_bytes()
+  with pytest.raises(AliasMoved, match=r"points to version 2 now, not 1 as when this run "
+                                       r"read it .*not overwriting it"):
+    reg.set_alias(3, expected_version=1)  # a run gated against 1 while 2 took over
+  with pytest.raises(AliasMoved, match='points to version 2 now, not None'):
+    reg.set_alias(3, expected_version=None)
+  assert alias.read_bytes() == before
+  assert json.loads(before)['previous_version'] == 1
+  reg.set_alias(1, reason='rollback')  # no expectation: a rollback moves it anyway
+  assert reg.get_alias()['version'] == 1
+
+
+def test_concurrent_first_promotions_elect_exactly_one_champion(tmp_path):
+  models = [make_model(tmp_path / f'c{i}', f'model {i}'.encode()) for i in range(8)]
+  with multiprocessing.get_context('fork').Pool(4) as pool:
+    won = pool.map(_promote_expecting_none, [(str(tmp_path / 'reg'), m, i)
+                                             for i, m in enumerate(models)])
+  winners = [v for v in won if v is not None]
+  assert len(winners) == 1
+  assert LocalModelRegistry(tmp_path / 'reg', 'm').get_alias()['version'] == winners[0]

@@ -64,3 +64,27 @@ def test_the_code_version_comes_from_the_deploy_config_first(tmp_path, monkeypat
   assert load_settings(use_variable=False).code_version == 'abc123local'
   deploy.write_text('{"git_sha": "0f1e2d3c4b5a", "pipeline_spec_uri": "gs://b/p"}')
   assert load_settings(use_variable=False).code_version == '0f1e2d3c4b5a'
+
+
+def test_promote_stops_when_the_champion_moved_since_the_gate(settings, tmp_path):
+  from ct_platform.backends.registry import AliasMoved
+
+  _register(settings, tmp_path, 'a', True)
+  _register(settings, tmp_path, 'b', True)
+  reg = LocalModelRegistry(settings.registry_root, settings.model_name)
+  reg.set_alias(2)  # a rollback or another run moved it after this run's gate read v1
+  candidate = tmp_path / 'cand' / 'Format-Serving'
+  candidate.mkdir(parents=True)
+  (candidate / 'saved_model.pb').write_bytes(b'c')
+  result = {'run_id': 'p1', 'summary': {
+      'candidate_model_uri': str(candidate.parent), 'metrics': {'candidate': {}},
+      'smoke_test': {'passed': True, 'message': 'm'}, 'pipeline': {}}}
+  plan = {'run_id': 'manual__1', 'window': {'start': '2016-01-01', 'end': '2016-02-01'}}
+  with pytest.raises(AliasMoved, match='points to version 2 now, not 1'):
+    tasks.promote({'promote': True, 'outcome': 'promote'}, result, {'uri': '/s'}, plan,
+                  settings, gated_champion={'version': 1})
+  assert reg.versions() == [1, 2]  # nothing registered
+  assert reg.get_alias()['version'] == 2
+  promoted = tasks.promote({'promote': True, 'outcome': 'promote'}, result, {'uri': '/s'},
+                           plan, settings, gated_champion={'version': 2})
+  assert promoted['version'] == 3 and reg.get_alias()['version'] == 3

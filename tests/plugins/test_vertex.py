@@ -382,3 +382,18 @@ def test_the_registry_needs_a_serving_image():
   settings = load_settings({'registry': 'vertex', 'project': 'p1'}, use_variable=False)
   with pytest.raises(ValueError, match='serving_image is empty'):
     VertexModelRegistry.from_settings(settings)
+
+
+def test_the_alias_moves_only_from_the_version_the_caller_saw(fake, registry, tmp_path):
+  from ct_platform.backends.registry import AliasMoved
+
+  for i in (1, 2, 3):
+    registry.register(candidate(tmp_path, f'c{i}'), record(f'r{i}'))
+  registry.set_alias(1, 'champion', expected_version=None)
+  registry.set_alias(2, 'champion', expected_version=1)
+  merges = len(fake.calls('POST', r'mergeVersionAliases$'))
+  assert merges == 2
+  with pytest.raises(AliasMoved, match='points to version 2 now, not 1'):
+    registry.set_alias(3, 'champion', expected_version=1)
+  assert len(fake.calls('POST', r'mergeVersionAliases$')) == merges  # no merge sent
+  assert registry.get_alias()['version'] == 2

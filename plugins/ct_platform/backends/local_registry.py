@@ -20,13 +20,15 @@ import os
 import shutil
 from pathlib import Path
 
+from ct_platform.backends.registry import (  # noqa: F401  (RegistryError: its home)
+  ANY,
+  AliasMoved,
+  RegistryError,
+  check_expected,
+)
 from ct_platform.labels import version_labels
 
 CHAMPION = 'champion'
-
-
-class RegistryError(RuntimeError):
-  pass
 
 
 def _atomic_write_json(path: Path, data: dict) -> None:
@@ -102,9 +104,20 @@ class LocalModelRegistry:
     _atomic_write_json(target / 'metadata.json', record)  # last: the version is complete
     return dict(record, model_uri=str(target / 'model'))
 
-  def set_alias(self, version: int, alias: str = CHAMPION, reason: str = '') -> dict:
+  def set_alias(self, version: int, alias: str = CHAMPION, reason: str = '',
+                expected_version=ANY) -> dict:
+    """Moves the alias; with expected_version, only if it still points there (checked
+    and written under an exclusive lock, so two movers cannot interleave)."""
+    import fcntl
+
     record = self.get_version(version)  # raises for an unknown or incomplete version
-    _atomic_write_json(self.model_dir / 'aliases' / f'{alias}.json', {
-        'version': int(version), 'reason': reason,
-        'set_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')})
+    path = self.model_dir / 'aliases' / f'{alias}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f'.{alias}.lock', 'w') as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      current = json.loads(path.read_text())['version'] if path.exists() else None
+      check_expected(alias, current, expected_version)
+      _atomic_write_json(path, {
+          'version': int(version), 'reason': reason, 'previous_version': current,
+          'set_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')})
     return record

@@ -17,6 +17,7 @@ import logging
 import re
 
 from ct_platform import storage
+from ct_platform.backends.registry import ANY, check_expected
 from ct_platform.backends.runner import PipelineRunSpec, RunState
 from ct_platform.labels import label_slug, validate_labels, version_labels
 
@@ -317,7 +318,15 @@ class VertexModelRegistry:
         return int(model.version_id)
     return None
 
-  def set_alias(self, version: int, alias: str = 'champion', reason: str = '') -> dict:
+  def set_alias(self, version: int, alias: str = 'champion', reason: str = '',
+                expected_version=ANY) -> dict:
+    """Moves the alias; with expected_version, only if it still points there. Vertex
+    has no conditional alias move: the check reads the version holding the alias just
+    before mergeVersionAliases, so a move by someone else in between (about a second)
+    remains possible."""
+    if expected_version is not ANY:
+      held = self.get_alias(alias)
+      check_expected(alias, int(held['version']) if held else None, expected_version)
     # idempotent, so retried on 429 / 5xx: a version must not be left without its alias
     model = self._client().merge_version_aliases(
         name=f'{self.resource}@{int(version)}', version_aliases=[alias],
