@@ -48,6 +48,7 @@ def find_champion(settings: Settings) -> dict | None:
 
 def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings,
                  context=None, warehouse=None) -> dict:
+  from ct_platform import sql
   from ct_platform.backends import warehouse_for
   from ct_platform.run_ids import run_slug
   from ct_platform.spans import span_uri_for
@@ -55,6 +56,10 @@ def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings,
   window = window_from_plan(plan)
   uri = span_uri_for(settings.bucket_root, window.slug, run_slug(run_id), try_number)
   warehouse = warehouse or warehouse_for(settings)
+  # before any job: a table without a column the query reads is a clear verdict, not an
+  # SQL error three retries later
+  sql.check_source_columns('training_window', settings.source_table,
+                           warehouse.source_columns())
   return warehouse.extract_span(
       window, uri, {'airflow_run_id': run_id, 'try_number': try_number}, context=context)
 

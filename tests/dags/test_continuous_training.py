@@ -191,3 +191,24 @@ def test_manual_mode_rejected(airflow_env, local_dir, fake_pipeline_env):
   states = _manual_run(airflow_env, local_dir, fake_pipeline_env, 'Reject')
   assert states['request_approval'] == 'success' and states['promote'] == 'skipped'
   assert not local_dir.joinpath(*ALIAS).exists()
+
+
+def test_a_source_table_lacking_a_column_fails_the_extract_at_once_naming_it(airflow_env,
+                                                                            local_dir):
+  import duckdb
+
+  airflow_env.seed(local_dir)
+  con = duckdb.connect(str(local_dir / 'warehouse.duckdb'))
+  con.execute('ALTER TABLE chicago_taxi_trips.taxi_trips DROP COLUMN payment_type')
+  con.close()
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'window_end': '2016-01-01', 'window_days': 90})
+  assert rc != 0
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['extract_span'] == 'failed' and states['evaluate_drift'] == 'upstream_failed'
+  assert 'lacks column payment_type, which sql/training_window.sql reads' in log
+  assert 'up_for_retry' not in log.lower()  # the table's shape: not retried
+  assert not list((local_dir / 'bucket').rglob('part-*'))  # no extract ran
+  failed = [n for n in notifications(local_dir) if n['event'] == 'task_failed']
+  assert len(failed) == 1 and failed[0]['details']['task_id'] == 'extract_span'
+  assert 'lacks column payment_type' in failed[0]['message']

@@ -16,6 +16,18 @@ import time
 
 from fakes.http import RecordingJsonServer
 
+# bigquery-public-data.chicago_taxi_trips.taxi_trips, as tables.get describes it
+TAXI_TRIPS_SCHEMA = [
+    ('unique_key', 'STRING'), ('taxi_id', 'STRING'), ('trip_start_timestamp', 'TIMESTAMP'),
+    ('trip_end_timestamp', 'TIMESTAMP'), ('trip_seconds', 'INTEGER'), ('trip_miles', 'FLOAT'),
+    ('pickup_census_tract', 'INTEGER'), ('dropoff_census_tract', 'INTEGER'),
+    ('pickup_community_area', 'INTEGER'), ('dropoff_community_area', 'INTEGER'),
+    ('fare', 'FLOAT'), ('tips', 'FLOAT'), ('tolls', 'FLOAT'), ('extras', 'FLOAT'),
+    ('trip_total', 'FLOAT'), ('payment_type', 'STRING'), ('company', 'STRING'),
+    ('pickup_latitude', 'FLOAT'), ('pickup_longitude', 'FLOAT'), ('pickup_location', 'STRING'),
+    ('dropoff_latitude', 'FLOAT'), ('dropoff_longitude', 'FLOAT'),
+    ('dropoff_location', 'STRING')]
+
 
 class FakeBigQuery(RecordingJsonServer):
   route_under_lock = False  # getQueryResults long-polls
@@ -29,13 +41,23 @@ class FakeBigQuery(RecordingJsonServer):
     self.query_schema = []
     self.query_rows = []
     self.dry_run_schema = []
+    # what a dry run of `SELECT * FROM <table>` answers: the source table's columns
+    self.table_schema = [{'name': n, 'type': t} for n, t in TAXI_TRIPS_SCHEMA]
     self.fail_gets = 0           # the next N jobs.get answer 400 (a task dying mid-poll)
     self._exported = set()
     self.cancelled = set()
 
-  def inserts(self):
+  def inserts(self, probes=False):
+    """jobs.insert calls; the source-table schema probes (a dry run of SELECT *) only
+    with probes=True."""
     return [e for e in self.log if e[0] == 'POST' and re.fullmatch(
-        r'/bigquery/v2/projects/[^/]+/jobs', e[1])]
+        r'/bigquery/v2/projects/[^/]+/jobs', e[1]) and (probes or not self._is_probe(e[3]))]
+
+  @staticmethod
+  def _is_probe(body) -> bool:
+    config = (body or {}).get('configuration', {})
+    return bool(config.get('dryRun')) and re.match(
+        r'\s*SELECT \* FROM `[^`]+`\s*$', config.get('query', {}).get('query', '')) is not None
 
   def _export(self, job):
     from google.cloud import storage
@@ -48,7 +70,8 @@ class FakeBigQuery(RecordingJsonServer):
 
   def _resource(self, jid):
     job = self.jobs[jid]
-    status = {'state': 'RUNNING' if self.mode == 'RUNNING' else 'DONE'}
+    dry = bool(job['configuration'].get('dryRun'))  # BigQuery answers a dry run at once
+    status = {'state': 'RUNNING' if self.mode == 'RUNNING' and not dry else 'DONE'}
     if jid in self.cancelled:  # BigQuery ends a cancelled job as DONE with an error
       status = {'state': 'DONE', 'errorResult': {
           'reason': 'stopped', 'message': 'Job execution was cancelled: User requested'}}
@@ -71,7 +94,8 @@ class FakeBigQuery(RecordingJsonServer):
         stats['exportDataStatistics'] = {'fileCount': '1',
                                          'rowCount': str(len(self.export_rows))}
       if job['configuration'].get('dryRun'):
-        stats['schema'] = {'fields': self.dry_run_schema}
+        select_all = re.match(r'\s*SELECT \* FROM `[^`]+`\s*$', query.get('query', ''))
+        stats['schema'] = {'fields': self.table_schema if select_all else self.dry_run_schema}
       resource['statistics']['query'] = stats
     return resource
 

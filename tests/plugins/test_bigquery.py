@@ -205,3 +205,30 @@ def test_killing_the_extract_task_cancels_the_bigquery_job(env):
   assert cancels[0][1] == f'/bigquery/v2/projects/p1/jobs/{jid}/cancel'
   worker.join(timeout=30)
   assert not worker.is_alive() and 'cancelled' in str(errors[0])  # the task fails
+
+
+def test_a_source_table_without_a_needed_column_fails_before_any_job(env):
+  from ct_platform import tasks
+  from ct_platform.config import load_settings
+  from ct_platform.sql import SourceTableError
+
+  fake, bucket = env
+  settings = load_settings({'warehouse': 'bigquery', 'bucket': f'gs://{bucket}',
+                            'project': 'p1'}, use_variable=False)
+  plan = {'window': {'start': '2016-01-01', 'end': '2016-02-01', 'source': 'param'}}
+  full = fake.table_schema
+  fake.table_schema = [f for f in full if f['name'] != 'payment_type']
+  with pytest.raises(SourceTableError, match=r'source table '
+                     r'bigquery-public-data\.chicago_taxi_trips\.taxi_trips lacks column '
+                     r'payment_type, which sql/training_window\.sql reads'):
+    tasks.extract_span(plan, 'manual__1', 1, settings,
+                       context={'ti': TI(1), 'task_state_store': Store()},
+                       warehouse=warehouse())
+  assert fake.inserts() == []  # no export job was started
+  probe, = fake.inserts(probes=True)
+  assert probe[3]['configuration']['dryRun'] is True
+  fake.table_schema = full  # the whole table: the same call extracts
+  manifest = tasks.extract_span(plan, 'manual__1', 2, settings,
+                                context={'ti': TI(2), 'task_state_store': Store()},
+                                warehouse=warehouse())
+  assert manifest['rows'] == 2 and len(fake.inserts()) == 1

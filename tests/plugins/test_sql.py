@@ -105,3 +105,23 @@ def test_prune_keeps_newest_and_the_champions_span(tmp_path):
   assert sorted(deleted) == sorted([uris[1], uris[2]])  # run0 newest kept, run3 protected
   left = sorted(p.name for p in (tmp_path / 'spans' / 'w1').iterdir())
   assert left == ['half-written', 'run0', 'run3']
+
+
+def test_the_columns_the_extract_needs_come_from_its_parse_tree():
+  from ct_platform import sql
+
+  table = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
+  needed = sql.referenced_columns('training_window', table)
+  assert {'fare', 'tips', 'payment_type', 'trip_start_timestamp', 'company'} <= needed
+  # derived outputs are not source columns
+  assert not needed & {'trip_start_hour', 'trip_start_month', 'trip_start_day'}
+  assert len(needed) == 15
+  columns = {c: 'DOUBLE' for c in needed | {'unique_key'}}
+  sql.check_source_columns('training_window', table, columns)  # all there: fine
+  for gone in ('tips', 'company'):
+    columns.pop(gone)
+  with pytest.raises(sql.SourceTableError, match=r'lacks columns company, tips, which '
+                     r'sql/training_window\.sql reads; it has: .*unique_key'):
+    sql.check_source_columns('training_window', table, columns)
+  with pytest.raises(sql.SourceTableError, match='does not exist or has no columns'):
+    sql.check_source_columns('training_window', table, {})

@@ -133,6 +133,23 @@ class BigQueryWarehouse:
         location=self.location)
     return job
 
+  def source_columns(self) -> dict:
+    """{column: type} of the source table, from a dry run of SELECT * (reads and bills
+    nothing; a missing table is a NotFound, reported as no columns)."""
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    client = self._hook().get_client(project_id=self.project, location=self.location)
+    try:
+      job = client.query(f'SELECT * FROM `{self.source_table}`', job_config=(
+          bigquery.QueryJobConfig(dry_run=True, use_legacy_sql=False)),
+          location=self.location, timeout=60)
+    except exceptions.NotFound:
+      return {}
+    fields = job._properties.get('statistics', {}).get('query', {}).get('schema', {}).get(
+        'fields', [])
+    return {f['name']: _TYPES.get(f['type'], f['type']) for f in fields}
+
   def describe(self, window) -> dict:
     """{column: type} of the training-window query: a dry run (reads and bills nothing)."""
     job = self._run(sql.without_order(sql.load('training_window', self.source_table)), window,

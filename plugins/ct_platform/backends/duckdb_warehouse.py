@@ -59,6 +59,19 @@ class DuckDBWarehouse:
     finally:
       con.close()
 
+  def source_columns(self) -> dict:
+    """{column: DuckDB type} of the source table; {} if it does not exist."""
+    if not self.path.exists():
+      return {}
+    con = self.connect()
+    try:
+      return dict(con.execute(
+          'SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND '
+          'schema_name = ? AND table_name = ?', [self.catalog, self.dataset, self.table]
+      ).fetchall())
+    finally:
+      con.close()
+
   def seed_from_tfx_csv(self, csv_path) -> int:
     """Loads the TFX taxi sample, converted to the public table's columns and types.
 

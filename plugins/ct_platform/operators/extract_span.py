@@ -28,9 +28,15 @@ class ExtractSpanOperator(BaseOperator):
 
     settings = load_settings(self.settings_overrides)
     self._warehouse = warehouse_for(settings)
+    from ct_platform.sql import SourceTableError
+
     ti = context['ti']
-    return tasks.extract_span(self.plan, ti.run_id, ti.try_number, settings, context,
-                              warehouse=self._warehouse)
+    try:
+      return tasks.extract_span(self.plan, ti.run_id, ti.try_number, settings, context,
+                                warehouse=self._warehouse)
+    except SourceTableError as e:  # the table's shape: a retry would fail the same way
+      from airflow.sdk.exceptions import AirflowFailException
+      raise AirflowFailException(str(e)) from e
 
   def on_kill(self):
     job = getattr(self._warehouse, 'running_job', None)

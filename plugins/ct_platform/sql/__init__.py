@@ -25,6 +25,37 @@ def load(name: str, source_table: str) -> str:
   return (SQL_DIR / f'{name}.sql').read_text().replace('{source_table}', source_table)
 
 
+@lru_cache(maxsize=16)
+def referenced_columns(name: str, source_table: str) -> frozenset:
+  """The source table's columns that sql/<name>.sql reads (lower case), from its parse
+  tree: what the table must have before a job is worth starting. ORDER BY is left out
+  (it may name an output alias)."""
+  import sqlglot
+  import sqlglot.expressions as exp
+
+  tree = sqlglot.parse_one(load(name, source_table), read='bigquery')
+  return frozenset(c.name.lower() for c in tree.find_all(exp.Column)
+                   if c.find_ancestor(exp.Order) is None)
+
+
+class SourceTableError(ValueError):
+  """The source table cannot serve the query (missing, or lacking columns): a retry would
+  fail the same way."""
+
+
+def check_source_columns(name: str, source_table: str, columns: dict) -> None:
+  """Raises SourceTableError naming each column the query needs and the table lacks."""
+  if not columns:
+    raise SourceTableError(f'source table {source_table} does not exist or has no columns '
+                           f'(setting source_table)')
+  missing = sorted(referenced_columns(name, source_table) - {c.lower() for c in columns})
+  if missing:
+    raise SourceTableError(
+        f'source table {source_table} lacks column{"s" if len(missing) > 1 else ""} '
+        f'{", ".join(missing)}, which sql/{name}.sql reads; it has: '
+        f'{", ".join(sorted(columns))}. No extract job was started.')
+
+
 def _fix_dayofweek(node):
   """BigQuery's DAYOFWEEK is 1 (Sunday) .. 7; DuckDB's is 0 (Sunday) .. 6."""
   import sqlglot.expressions as exp
