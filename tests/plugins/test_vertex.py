@@ -397,3 +397,41 @@ def test_the_alias_moves_only_from_the_version_the_caller_saw(fake, registry, tm
     registry.set_alias(3, 'champion', expected_version=1)
   assert len(fake.calls('POST', r'mergeVersionAliases$')) == merges  # no merge sent
   assert registry.get_alias()['version'] == 2
+
+
+class FakeTI:
+  def __init__(self, ti_id):
+    self.id = ti_id
+
+  def xcom_push(self, key, value):
+    pass
+
+
+def test_a_new_try_never_reattaches_to_an_old_run_even_without_its_record(fake, runner,
+                                                                          tmp_path):
+  from airflow.sdk.exceptions import TaskDeferred
+
+  from ct_platform.operators.pipeline_run import STATE_KEY, RunTfxPipelineOperator
+  from ct_platform.spans import SpanWriter
+
+  span = SpanWriter(str(tmp_path / 'span')).finish({'rows': 1})
+  overrides = {'runner': 'vertex', 'project': 'p1', 'region': 'us-central1',
+               'vertex_api_endpoint': fake.endpoint, 'pipeline_root': str(tmp_path / 'root'),
+               'pipeline_spec_uri': runner.compiled_pipeline_uri}
+  op = RunTfxPipelineOperator(task_id='run_pipeline', span=span, champion={},
+                              plan={'train_steps': 7}, settings_overrides=overrides)
+  store = DictStore()
+  try1 = {'task_state_store': store, 'dag_run': FakeDagRun(), 'ti': FakeTI('0193-try-1')}
+  with pytest.raises(TaskDeferred):
+    op.execute(try1)
+  first = store[STATE_KEY]['run_id']
+  with pytest.raises(TaskDeferred):  # the same try again (the record is there): re-attach
+    op.execute(try1)
+  assert len(fake.creates()) == 1
+  store.clear()  # the record is gone (retention, a clear that dropped it)
+  try2 = {'task_state_store': store, 'dag_run': FakeDagRun(), 'ti': FakeTI('0193-try-2')}
+  with pytest.raises(TaskDeferred):
+    op.execute(try2)
+  second = store[STATE_KEY]['run_id']
+  assert store[STATE_KEY]['attempt'] == 1 and second != first  # attempt 1 again, new id
+  assert '-a1-' in second and len(fake.creates()) == 2  # a new job, not the old one

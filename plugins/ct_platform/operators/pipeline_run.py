@@ -96,7 +96,9 @@ class RunTfxPipelineOperator(BaseOperator):
     from ct_platform.spans import read_manifest
     read_manifest(self.span['uri'], settings)  # nothing reads a span without its manifest
     dag_run = context['dag_run']
-    run_id = pipeline_run_id(dag_run.dag_id, dag_run.run_id, attempt)
+    ti = context.get('ti')
+    run_id = pipeline_run_id(dag_run.dag_id, dag_run.run_id, attempt,
+                             try_key=str(getattr(ti, 'id', '') or ''))
     champion = self.champion or None
     steps = (self.plan or {}).get('train_steps') or settings.train_steps
     spec = PipelineRunSpec(
