@@ -46,6 +46,7 @@ class FakeBigQuery(RecordingJsonServer):
     self.fail_gets = 0           # the next N jobs.get answer 400 (a task dying mid-poll)
     self._exported = set()
     self.cancelled = set()
+    self.failed = set()
 
   def inserts(self, probes=False):
     """jobs.insert calls; the source-table schema probes (a dry run of SELECT *) only
@@ -76,7 +77,8 @@ class FakeBigQuery(RecordingJsonServer):
       status = {'state': 'DONE', 'errorResult': {
           'reason': 'stopped', 'message': 'Job execution was cancelled: User requested'}}
       status['errors'] = [status['errorResult']]
-    elif self.mode == 'FAILED':
+    elif jid in self.failed or (self.mode == 'FAILED' and status['state'] == 'DONE'):
+      self.failed.add(jid)  # a job that failed stays failed whatever `mode` says later
       status['errorResult'] = {'reason': 'invalidQuery', 'message': 'Syntax error'}
       status['errors'] = [status['errorResult']]
     resource = {'kind': 'bigquery#job', 'id': f'p1:US.{jid}',

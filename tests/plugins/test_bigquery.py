@@ -232,3 +232,59 @@ def test_a_source_table_without_a_needed_column_fails_before_any_job(env):
                                 context={'ti': TI(2), 'task_state_store': Store()},
                                 warehouse=warehouse())
   assert manifest['rows'] == 2 and len(fake.inserts()) == 1
+
+
+def test_a_crash_between_submit_and_its_record_reattaches_to_the_same_job(env,
+                                                                         monkeypatch):
+  import threading
+
+  from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+  fake, bucket = env
+  submit = BigQueryInsertJobOperator._submit_job
+
+  def submit_then_die(self, hook, job_id):
+    submit(self, hook, job_id)  # the job exists in BigQuery now ...
+    raise RuntimeError('worker died before recording the job')  # ... and nobody knows
+
+  for window, state_at_retry in (('a', 'DONE'), ('b', 'RUNNING')):
+    fake.mode = state_at_retry
+    store = Store()
+    def jobs():  # distinct export jobs (a re-attach may POST once more and get a 409)
+      return {e[3]['jobReference']['jobId'] for e in fake.inserts()}
+    before = jobs()
+    monkeypatch.setattr(BigQueryInsertJobOperator, '_submit_job', submit_then_die)
+    with pytest.raises(RuntimeError, match='worker died'):
+      warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/{window}/r-try1', {},
+                               context={'ti': TI(1), 'task_state_store': store})
+    assert BigQueryInsertJobOperator.external_id_key not in store  # the provider's: lost
+    job_id = store['ct_extract_job_id']  # ours: recorded before submitting
+    monkeypatch.setattr(BigQueryInsertJobOperator, '_submit_job', submit)
+    if state_at_retry == 'RUNNING':  # the retry waits on the job, then it finishes
+      threading.Timer(1.5, lambda: setattr(fake, 'mode', 'DONE')).start()
+    manifest = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/{window}/r-try2', {},
+                                        context={'ti': TI(2), 'task_state_store': store})
+    assert len(jobs() - before) == 1, state_at_retry  # one job, not two
+    assert not [c for c in fake.log if c[0] == 'POST' and c[1].endswith('/cancel')]
+    assert manifest['bigquery_job_id'] == job_id
+    assert manifest['uri'] == f'gs://{bucket}/spans/{window}/r-try1'  # the job's folder
+
+
+def test_a_failed_export_never_leaves_its_parts_in_the_retried_span(env):
+  from google.cloud import storage as gcs
+
+  fake, bucket = env
+  store = Store()
+  fake.mode = 'FAILED'
+  with pytest.raises(Exception, match='Syntax error'):
+    warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try1', {},
+                             context={'ti': TI(1), 'task_state_store': store})
+  gcs.Client().bucket(bucket).blob('spans/w/r-try1/part-000000000007.csv').upload_from_string(
+      'stale,half\n')  # what the failed export job may have left behind
+  fake.mode = 'DONE'
+  manifest = warehouse().extract_span(WINDOW, f'gs://{bucket}/spans/w/r-try2', {},
+                                      context={'ti': TI(2), 'task_state_store': store})
+  assert manifest['uri'] == f'gs://{bucket}/spans/w/r-try2'  # a new folder, a new job
+  assert manifest['files'] == ['part-000000000000.csv']
+  first, second = [e[3]['jobReference']['jobId'] for e in fake.inserts()]
+  assert first != second and 'r-try2' in second

@@ -17,13 +17,33 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 
 from ct_platform import sql, storage
 from ct_platform.spans import MANIFEST
 
 SPAN_KEY = 'ct_extract_span_uri'
+JOB_KEY = 'ct_extract_job_id'  # our export job's id, recorded before it is submitted
 PROFILE_TIMEOUT_SECONDS = 1800  # the profile query of one window (aggregates only)
 _TYPES = {'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL'}
+
+
+def _recording_insert_job_operator():
+  """The provider's BigQueryInsertJobOperator, recording the job id it is about to submit
+  (after the id is computed, before the insert): its own durable record is written only
+  after submitting, so a crash in between would lose the job."""
+  from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+  class RecordingInsertJobOperator(BigQueryInsertJobOperator):
+    def __init__(self, *, record, **kwargs):
+      super().__init__(**kwargs)
+      self._record = record
+
+    def _submit_job(self, hook, job_id):
+      self._record(job_id)
+      return super()._submit_job(hook, job_id)
+
+  return RecordingInsertJobOperator
 
 
 class BigQueryWarehouse:
@@ -74,28 +94,41 @@ class BigQueryWarehouse:
                              read='bigquery').named_selects
 
   def extract_span(self, window, span_uri: str, run_info: dict, context=None) -> dict:
-    from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
-
     if context is None:
       raise ValueError('the BigQuery extract runs inside an Airflow task (context needed)')
     store = context['task_state_store']
     recorded = store.get(SPAN_KEY)
+    job_id = None
     if recorded:  # a retry: finish the folder the recorded job writes, not a new one
-      span_uri = recorded
-      if storage.exists(storage.join(span_uri, MANIFEST)):
-        return json.loads(storage.read_text(storage.join(span_uri, MANIFEST)))
-    elif storage.list_names(span_uri):
+      if storage.exists(storage.join(recorded, MANIFEST)):
+        return json.loads(storage.read_text(storage.join(recorded, MANIFEST)))
+      state, recorded_job = self._recorded_job_state(store.get(JOB_KEY))
+      if state == 'FAILED':
+        # a failed export may have left part files: never reuse its folder; this try's
+        # new folder gets a new job (its id follows from the folder)
+        self._forget(store)
+        recorded = None
+      else:
+        span_uri = recorded
+        job_id = recorded_job if state == 'SUCCEEDED' else None
+    if not recorded and storage.list_names(span_uri):
       raise ValueError(f'span {span_uri} already exists: spans are immutable')
-    store.set(SPAN_KEY, span_uri)
     params = self.query_parameters(window)
-    job_op = BigQueryInsertJobOperator(
-        task_id=context['ti'].task_id, project_id=self.project, location=self.location,
-        gcp_conn_id=self.gcp_conn_id, impersonation_chain=self._chain, deferrable=False,
-        configuration={'query': {'query': self.export_sql(span_uri), 'useLegacySql': False,
-                                 'parameterMode': 'NAMED', 'queryParameters': params}})
-    self.running_job = job_op
-    job_id = job_op.execute(context)
-    self.running_job = None
+    configuration = {'query': {'query': self.export_sql(span_uri), 'useLegacySql': False,
+                               'parameterMode': 'NAMED', 'queryParameters': params}}
+    if job_id is None:  # run (or re-attach to) the job of this folder
+      store.set(SPAN_KEY, span_uri)
+      job_op = _recording_insert_job_operator()(
+          record=lambda final_id: store.set(JOB_KEY, final_id),
+          task_id=context['ti'].task_id, project_id=self.project, location=self.location,
+          gcp_conn_id=self.gcp_conn_id, impersonation_chain=self._chain, deferrable=False,
+          # our id (the provider appends a hash of the configuration; no random part):
+          # a retry computes the same id and re-attaches, never starts a second job
+          job_id=self.job_id_prefix(span_uri), force_rerun=False,
+          reattach_states={'PENDING', 'RUNNING'}, configuration=configuration)
+      self.running_job = job_op
+      job_id = job_op.execute(context)
+      self.running_job = None
     job = self._hook().get_job(job_id=job_id, project_id=self.project, location=self.location)
     stats = job._properties.get('statistics', {}).get('query', {}).get('exportDataStatistics')
     if stats is None or 'rowCount' not in stats:
@@ -117,10 +150,38 @@ class BigQueryWarehouse:
         timespec='microseconds')
     storage.write_text(storage.join(span_uri, MANIFEST), json.dumps(
         manifest, indent=2, sort_keys=True), content_type='application/json', create_only=True)
-    # both records go: a clear of this task must run a new job into a new span
-    store.delete(SPAN_KEY)
-    store.delete(BigQueryInsertJobOperator.external_id_key)
+    # the records go: a clear of this task must run a new job into a new span
+    self._forget(store)
     return manifest
+
+  @staticmethod
+  def job_id_prefix(span_uri: str) -> str:
+    """The export job's id, from its span folder (the provider appends a hash of the job's
+    configuration): one folder, one job; BigQuery ids take [A-Za-z0-9_-], up to 1024."""
+    window, name = str(span_uri).rstrip('/').split('/')[-2:]
+    return 'ct_extract_' + re.sub(r'[^A-Za-z0-9_-]+', '_', f'{window}_{name}')[:900]
+
+  @staticmethod
+  def _forget(store) -> None:
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+
+    for key in (SPAN_KEY, JOB_KEY, BigQueryInsertJobOperator.external_id_key):
+      store.delete(key)
+
+  def _recorded_job_state(self, job_id):
+    """(RUNNING | SUCCEEDED | FAILED | MISSING, job id) of the recorded export job."""
+    from google.api_core.exceptions import NotFound
+
+    if not job_id:
+      return 'MISSING', None
+    try:
+      job = self._hook().get_job(job_id=job_id, project_id=self.project,
+                                 location=self.location)
+    except NotFound:  # recorded, never submitted (a crash just before): submit it now
+      return 'MISSING', job_id
+    if job.state != 'DONE':
+      return 'RUNNING', job_id
+    return ('FAILED' if job.error_result else 'SUCCEEDED'), job_id
 
   def _run(self, text: str, window, dry_run: bool = False):
     from google.cloud import bigquery
