@@ -21,6 +21,7 @@ def _error(code, message):
 
 
 class FakeKfp(RecordingJsonServer):
+  route_under_lock = False  # a hung request must not hold the others
   def __init__(self):
     super().__init__()
     self.host = self.endpoint  # kfp.Client(host=...)
@@ -29,6 +30,7 @@ class FakeKfp(RecordingJsonServer):
     self.scripts = {}
     self.default_script = ['RUNNING', 'SUCCEEDED']
     self.fail_next = []
+    self.hang_seconds = 0.0      # each request waits this long first (a hung server)
     self._ids = itertools.count(1)
 
   def creates(self):
@@ -43,6 +45,9 @@ class FakeKfp(RecordingJsonServer):
     return run
 
   def route(self, method, path, query, body):
+    if self.hang_seconds:
+      import time
+      time.sleep(self.hang_seconds)
     if path == '/apis/v2beta1/healthz':
       return 200, {'multi_user': False}
     if path == '/apis/v2beta1/experiments':

@@ -103,3 +103,24 @@ def test_a_killed_deferred_task_terminates_the_run(fake, runner):
   deadline = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).isoformat()
   asyncio.run(PipelineRunTrigger(runner.config(), RUN_ID, deadline).on_kill())
   assert [e for e in fake.log if e[1].endswith(':terminate')]
+
+
+def test_a_paused_run_is_terminated_before_the_next_attempt(fake, runner):
+  runner.submit(spec())
+  run_id = next(iter(fake.runs))
+  fake.scripts[run_id] = ['PAUSED', 'PAUSED']
+  assert runner.get_state(RUN_ID).state == 'PAUSED'
+  runner.cancel(RUN_ID, 'superseded by attempt 2')  # what the operator does for PAUSED
+  assert [e for e in fake.log if e[1] == f'/apis/v2beta1/runs/{run_id}:terminate']
+
+
+def test_every_kfp_call_is_bounded_in_time(fake, runner, monkeypatch):
+  from ct_platform.backends import kfp as kfp_backend
+
+  runner.submit(spec())
+  monkeypatch.setattr(kfp_backend, 'REQUEST_TIMEOUT_SECONDS', 1)
+  fake.hang_seconds = 3  # past the 1 s bound: without it the call would wait it out
+  with pytest.raises(Exception,
+                     match=r'ReadTimeoutError.*Read timed out\. \(read timeout=0\.9'):
+    runner.get_state(RUN_ID)
+  fake.hang_seconds = 0

@@ -25,6 +25,9 @@ STATES = {'PENDING': 'PENDING', 'RUNNING': 'RUNNING', 'SUCCEEDED': 'SUCCEEDED',
           'CANCELED': 'CANCELLED', 'PAUSED': 'PAUSED', 'RUNTIME_STATE_UNSPECIFIED': 'PENDING'}
 
 
+REQUEST_TIMEOUT_SECONDS = 60  # each KFP API call
+
+
 class KfpPipelineRunner:
   kind = 'kfp'
 
@@ -55,7 +58,17 @@ class KfpPipelineRunner:
   def _client(self):
     import kfp
 
-    return kfp.Client(host=self.host, namespace=self.namespace or 'kubeflow')
+    client = kfp.Client(host=self.host, namespace=self.namespace or 'kubeflow')
+    # kfp.Client's calls take no timeout; the generated API client under them does, per
+    # request: every call through it gets REQUEST_TIMEOUT_SECONDS unless it sets its own
+    api_client = client._run_api.api_client
+    request = api_client.request
+
+    def bounded_request(*args, _request_timeout=None, **kwargs):
+      return request(*args, _request_timeout=_request_timeout or REQUEST_TIMEOUT_SECONDS,
+                     **kwargs)
+    api_client.request = bounded_request
+    return client
 
   def summary_uri(self, run_id: str) -> str:
     return storage.join(self.pipeline_root, run_id, 'run_summary.json')
@@ -120,6 +133,9 @@ class KfpPipelineRunner:
     return False
 
   def cancel(self, run_id: str, reason: str = 'cancel requested') -> None:
+    """Terminates a pending, running or paused run (a paused one could be resumed behind
+    the next attempt's back); a finished one is left as it is."""
     run = self._find(run_id)
-    if run is not None and STATES.get(str(run.state)) in ('PENDING', 'RUNNING'):
+    if run is not None and STATES.get(str(run.state)) in ('PENDING', 'RUNNING', 'PAUSED',
+                                                          'CANCELLING'):
       self._client().terminate_run(run.run_id)
