@@ -31,6 +31,9 @@ class FakeKfp(RecordingJsonServer):
     self.default_script = ['RUNNING', 'SUCCEEDED']
     self.fail_next = []
     self.hang_seconds = 0.0      # each request waits this long first (a hung server)
+    # the failed tasks of a run that reaches FAILED (default: the Trainer's own error)
+    self.failed_tasks = [{'display_name': 'trainer', 'error': {
+        'code': 2, 'message': 'ValueError: NaN loss during training'}}]
     self._ids = itertools.count(1)
 
   def creates(self):
@@ -42,6 +45,9 @@ class FakeKfp(RecordingJsonServer):
       run['state'] = script.pop(0)
       if run['state'] == 'FAILED':
         run['error'] = {'code': 2, 'message': 'Trainer: exit status 1'}
+        run['run_details'] = {'task_details': [
+            dict(t, state='FAILED') for t in self.failed_tasks] + [
+            {'display_name': 'statisticsgen', 'state': 'SUCCEEDED'}]}
     return run
 
   def route(self, method, path, query, body):

@@ -36,6 +36,13 @@ class FakeVertex(RecordingJsonServer):
     self.models = {}         # model name -> {version id: model json}
     self.ops = {}
     self.on_succeeded = None
+    # how a job that reaches FAILED failed: the job's error and its failed tasks, as
+    # Vertex reports them (default: the Trainer's own code raised)
+    self.failure = {'error': {'code': 9, 'message': 'The DAG failed because some tasks '
+                                                    'failed. The failed tasks are: [trainer].'},
+                    'tasks': [{'taskName': 'trainer', 'error': {
+                        'code': 9, 'message': 'The replica workerpool0-0 exited with a '
+                                              'non-zero status of 1: ValueError: NaN loss'}}]}
     self._seq = itertools.count(1)
 
   # --- what tests read -------------------------------------------------------------
@@ -83,8 +90,11 @@ class FakeVertex(RecordingJsonServer):
       if script:
         job['state'] = script.pop(0)
         if job['state'] == 'PIPELINE_STATE_FAILED':
-          job['error'] = {'code': 9, 'message': 'The DAG failed because some tasks failed: '
-                                                'Trainer'}
+          job['error'] = dict(self.failure['error'])
+          job['jobDetail'] = {'taskDetails': [
+              dict(t, state='FAILED', taskId=str(i)) for i, t in enumerate(
+                  self.failure['tasks'])] + [{'taskName': 'statisticsgen', 'taskId': '99',
+                                              'state': 'SUCCEEDED'}]}
         if job['state'] == 'PIPELINE_STATE_SUCCEEDED' and self.on_succeeded:
           self.on_succeeded(job)
       return 200, job

@@ -95,7 +95,23 @@ def test_only_succeeded_is_success(fake, runner, state, status):
   event = first_event(runner, RUN_ID)
   assert event['status'] == status
   if state == 'FAILED':
-    assert 'Trainer' in event['message']
+    assert 'component trainer failed' in event['message'] and event['retryable'] is False
+
+
+@pytest.mark.parametrize('task_error, retryable', [
+    ({'code': 2, 'message': 'ValueError: NaN loss during training'}, False),
+    ({'code': 14, 'message': 'pod deleted: node shut down'}, True),
+    ({'code': 2, 'message': 'The node was low on resource; pod evicted'}, True),
+])
+def test_a_failed_run_is_retried_only_for_the_platforms_failures(fake, runner, task_error,
+                                                                 retryable):
+  fake.failed_tasks = [{'display_name': 'trainer', 'error': task_error}]
+  runner.submit(spec())
+  run_id = next(iter(fake.runs))
+  fake.scripts[run_id] = ['FAILED']
+  state = runner.get_state(RUN_ID)
+  assert state.state == 'FAILED' and state.retryable is retryable
+  assert f'component trainer failed: {task_error["message"]}' in state.message
 
 
 def test_a_killed_deferred_task_terminates_the_run(fake, runner):

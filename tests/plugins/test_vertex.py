@@ -127,13 +127,17 @@ def test_trigger_does_not_retry_a_permission_error(fake, runner):
 
 
 @pytest.mark.parametrize('state, status, words', [
-    ('PIPELINE_STATE_FAILED', 'FAILED', 'some tasks failed'),
+    ('PIPELINE_STATE_FAILED', 'FAILED', 'infrastructure failure (retried)'),
     ('PIPELINE_STATE_CANCELLED', 'CANCELLED', ''),
     ('PIPELINE_STATE_PAUSED', 'PAUSED', 'paused'),
 ])
 def test_only_succeeded_is_success(fake, runner, state, status, words):
   from ct_platform.operators.pipeline_run import PipelineRunFailed, RunTfxPipelineOperator
 
+  fake.failure = {'error': {'code': 14, 'message': 'The DAG failed because some tasks '
+                                                   'failed.'},
+                  'tasks': [{'taskName': 'trainer', 'error': {
+                      'code': 14, 'message': 'The replica workerpool0-0 was preempted'}}]}
   run_id = runner.submit(spec())
   fake.scripts[run_id] = [state]
   event = first_event(trigger_for(runner, run_id))
@@ -181,6 +185,44 @@ class DictStore(dict):
 
 class FakeDagRun:
   dag_id, run_id = 'continuous_training', 'manual__2026-11-25T00:00:00+00:00'
+
+
+def test_a_component_failing_on_its_code_or_data_fails_at_once_naming_it(fake, runner):
+  """Vertex reports the job FAILED_PRECONDITION with the Trainer's own error: the same
+  span fails the same way, so the task fails now (AirflowFailException: no retry)."""
+  from airflow.sdk.exceptions import AirflowFailException
+
+  from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
+
+  run_id = runner.submit(spec())
+  fake.scripts[run_id] = ['PIPELINE_STATE_FAILED']
+  state = runner.get_state(run_id)
+  assert state.state == 'FAILED' and state.retryable is False
+  assert state.message == ('component trainer failed: The replica workerpool0-0 exited with '
+                           'a non-zero status of 1: ValueError: NaN loss (a retry would fail '
+                           'the same way: not retried)')
+  event = first_event(trigger_for(runner, run_id))
+  assert event['retryable'] is False
+  op = RunTfxPipelineOperator(task_id='run_pipeline', span={'uri': 'x'})
+  with pytest.raises(AirflowFailException, match='not retried.*component trainer failed'):
+    op.execute_complete({'task_state_store': DictStore()}, event)
+
+
+@pytest.mark.parametrize('job_code, task, retryable', [
+    (9, {'code': 14, 'message': 'unavailable'}, True),                 # a task's transient code
+    (9, {'code': 9, 'message': 'The VM was preempted (spot)'}, True),  # preemption, said
+    (13, None, True),                                                  # INTERNAL, no task
+    (8, None, True),                                                   # quota
+    (9, None, False),                                                  # tasks failed, no detail
+])
+def test_infrastructure_failures_are_retried_the_pipelines_own_are_not(
+    fake, runner, job_code, task, retryable):
+  fake.failure = {'error': {'code': job_code, 'message': 'the job failed'},
+                  'tasks': [dict(taskName='transform', error=task)] if task else []}
+  run_id = runner.submit(spec())
+  fake.scripts[run_id] = ['PIPELINE_STATE_FAILED']
+  state = runner.get_state(run_id)
+  assert state.retryable is retryable, state.message
 
 
 def test_operator_retry_reattaches_instead_of_creating_a_second_job(fake, runner, tmp_path):

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from ct_platform import storage
-from ct_platform.backends.runner import PipelineRunSpec, RunState
+from ct_platform.backends.runner import PipelineRunSpec, RunState, TaskFailure, classify_failure
 
 STATES = {'PENDING': 'PENDING', 'RUNNING': 'RUNNING', 'SUCCEEDED': 'SUCCEEDED',
           'FAILED': 'FAILED', 'SKIPPED': 'FAILED', 'CANCELING': 'CANCELLING',
@@ -123,9 +123,19 @@ class KfpPipelineRunner:
     state = STATES.get(str(run.state), 'PENDING')
     message = (run.error.message if getattr(run, 'error', None) and run.error.message
                else '')
+    log_path = f'{self.host}/#/runs/details/{run.run_id}'
     if str(run.state) == 'SKIPPED':
       message = message or 'KFP skipped the run'
-    return RunState(state, message, log_path=f'{self.host}/#/runs/details/{run.run_id}')
+    if str(run.state) == 'FAILED':
+      details = getattr(run, 'run_details', None)
+      failed = [TaskFailure(t.display_name, getattr(t.error, 'code', None),
+                            getattr(t.error, 'message', '') or '')
+                for t in (getattr(details, 'task_details', None) or [])
+                if str(t.state) == 'FAILED' and t.display_name]
+      code = getattr(run.error, 'code', None) if getattr(run, 'error', None) else None
+      retryable, message = classify_failure(code, message, failed)
+      return RunState(state, message, log_path=log_path, retryable=retryable)
+    return RunState(state, message, log_path=log_path)
 
   def mark_lost(self, run_id: str, message: str) -> bool:
     """Nothing to record: KFP keeps the run's state itself (LOST is the local

@@ -18,7 +18,7 @@ import re
 
 from ct_platform import storage
 from ct_platform.backends.registry import ANY, check_expected
-from ct_platform.backends.runner import PipelineRunSpec, RunState
+from ct_platform.backends.runner import PipelineRunSpec, RunState, TaskFailure, classify_failure
 from ct_platform.labels import label_slug, validate_labels, version_labels
 
 STATES = {  # Vertex PipelineState -> ours (runner.ACTIVE / runner.TERMINAL)
@@ -178,6 +178,14 @@ class VertexPipelineRunner:
     message = job.error.message if job.error and job.error.message else ''
     if state == 'PAUSED':
       message = message or 'the pipeline job is paused (Vertex AI PAUSED)'
+    if state == 'FAILED':
+      failed = [TaskFailure(t.task_name, t.error.code if t.error else None,
+                            t.error.message if t.error else '')
+                for t in job.job_detail.task_details if t.state.name == 'FAILED']
+      retryable, message = classify_failure(job.error.code if job.error else None,
+                                            message, failed)
+      return RunState(state, message, log_path=self.console_url(run_id),
+                      retryable=retryable)
     return RunState(state, message, log_path=self.console_url(run_id))
 
   def mark_lost(self, run_id: str, message: str) -> bool:
