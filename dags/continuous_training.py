@@ -126,7 +126,13 @@ with DAG(
   @task
   def evaluate_drift(span, champion, plan):
     from ct_platform import tasks
-    verdict = tasks.evaluate_drift(span, champion, plan, _settings())
+    from ct_platform.drift import DataQualityError
+    try:
+      verdict = tasks.evaluate_drift(span, champion, plan, _settings())
+    except DataQualityError as e:
+      from airflow.sdk.exceptions import AirflowFailException
+      raise AirflowFailException(str(e)) from e  # the same data fails the same way
+    print(verdict['data_quality']['message'])
     print(f'drift verdict: retrain={verdict["retrain"]}: {verdict["reason"]}')
     print(f'drift report: {verdict["report"]}')
     return verdict

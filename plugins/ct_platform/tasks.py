@@ -82,6 +82,19 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
   config = drift.load_drift_config()
   warehouse = warehouse_for(settings)
   new = warehouse.profile(window_from_plan(plan), config)
+  from ct_platform import storage
+
+  out = drift_dir_for(span['uri'])
+  try:
+    quality = drift.check_data_quality(new, config.max_duplicate_rate)
+  except drift.DataQualityError as e:
+    # the profile stays beside the span: what the user fixes the load from
+    storage.write_text(storage.join(out, 'profile.json'), json.dumps(new, indent=1,
+                       sort_keys=True), settings, content_type='application/json')
+    storage.write_text(storage.join(out, 'drift.json'), json.dumps(
+        {'data_quality_error': str(e), 'window': plan['window']}, indent=1), settings,
+        content_type='application/json')
+    raise
   baseline, baseline_source = None, None
   if champion:
     recorded = champion.get('drift_baseline') or {}
@@ -102,9 +115,7 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
   if plan.get('force_retrain') and baseline is None:
     verdict['reasons'].insert(0, 'force_retrain is set')
     verdict['reason'] = 'retrain: ' + '; '.join(verdict['reasons'])
-  from ct_platform import storage
-
-  out = drift_dir_for(span['uri'])
+  verdict['data_quality'] = quality
   storage.write_text(storage.join(out, 'profile.json'), json.dumps(new, indent=1,
                      sort_keys=True), settings, content_type='application/json')
   record = dict(verdict, window=plan['window'], baseline_source=baseline_source,
@@ -118,7 +129,7 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
       f'{"v" + str(champion["version"]) if champion else "(none)"}'), settings,
       content_type='text/html')
   summary = {k: verdict[k] for k in ('retrain', 'reason', 'reasons', 'drifted_features',
-                                     'champion_age_days')}
+                                     'champion_age_days', 'data_quality')}
   return dict(summary, report=storage.join(out, 'drift_report.html'),
               json=storage.join(out, 'drift.json'), profile_uri=storage.join(out, 'profile.json'))
 

@@ -37,6 +37,8 @@ def seed_warehouse(local_dir: Path) -> None:
     INSERT INTO chicago_taxi_trips.taxi_trips
     SELECT t.* REPLACE (md5(unique_key || copy::VARCHAR) AS unique_key,
                       trip_start_timestamp + INTERVAL 4 YEAR AS trip_start_timestamp,
+                      -- distinct copies: exact duplicates stop a run at evaluate_drift
+                      COALESCE(trip_seconds, 0) + copy AS trip_seconds,
                       trip_end_timestamp + INTERVAL 4 YEAR AS trip_end_timestamp)
     FROM chicago_taxi_trips.taxi_trips AS t, range({BULK_COPIES}) AS r(copy)
     WHERE trip_start_timestamp < TIMESTAMPTZ '2017-01-01'""")

@@ -212,3 +212,33 @@ def test_a_source_table_lacking_a_column_fails_the_extract_at_once_naming_it(air
   failed = [n for n in notifications(local_dir) if n['event'] == 'task_failed']
   assert len(failed) == 1 and failed[0]['details']['task_id'] == 'extract_span'
   assert 'lacks column payment_type' in failed[0]['message']
+
+
+def test_a_window_loaded_twice_stops_at_evaluate_drift_with_the_duplicate_rate(
+    airflow_env, local_dir, fake_pipeline_env):
+  import duckdb
+
+  airflow_env.seed(local_dir)
+  con = duckdb.connect(str(local_dir / 'warehouse.duckdb'))
+  # the same load appended again (new keys: a warehouse would not notice)
+  con.execute("""INSERT INTO chicago_taxi_trips.taxi_trips SELECT * REPLACE
+                 (md5(unique_key) AS unique_key) FROM chicago_taxi_trips.taxi_trips""")
+  con.close()
+  rc, log = airflow_env.run('continuous_training', local_dir,
+                            {'window_end': '2016-01-01', 'window_days': 90,
+                             'force_retrain': True}, **fake_pipeline_env)
+  assert rc != 0
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['extract_span'] == 'success' and states['evaluate_drift'] == 'failed'
+  assert states['run_pipeline'] == 'upstream_failed'
+  assert 'up_for_retry' not in log.lower()  # the same data fails the same way
+  assert not (local_dir / 'pipeline_runs').exists()
+  assert not (local_dir / Path(*ALIAS)).exists()  # nothing trained, nothing promoted
+  failed = [n for n in notifications(local_dir) if n['event'] == 'task_failed']
+  assert len(failed) == 1 and failed[0]['details']['task_id'] == 'evaluate_drift'
+  assert '(50.0%) are exact copies of another row, above max_duplicate_rate 0.05' in (
+      failed[0]['message'])
+  profiles = list((local_dir / 'bucket').rglob('profile.json'))
+  assert len(profiles) == 1
+  profile = json.loads(profiles[0].read_text())
+  assert profile['duplicate_rows'] * 2 == profile['rows']

@@ -91,6 +91,8 @@ def test_shipped_thresholds_load(tmp_path):
     ('features: {}', 'must list at least one feature'),
     ('numeric_histogram: kll\nfeatures: {fare: {kind: numeric}}', "'kll' is not one of"),
     ('threshold: 1\nfeatures: {fare: {kind: numeric}}', "unknown top-level keys ['threshold']"),
+    ('max_duplicate_rate: 5\nfeatures: {fare: {kind: numeric}}',
+     'max_duplicate_rate: 5 must be between 0 and 1'),
 ])
 def test_bad_thresholds_name_the_field(tmp_path, text, message):
   path = tmp_path / 'drift.yaml'
@@ -135,6 +137,30 @@ def test_profile_sql_is_bigquery_text_and_counts_exactly():
   company = profile['features']['company']
   assert company['values'] == {'a': 70, 'b': 30} and company['distinct'] == 2
   assert profile['features']['trips']['type'] == 'INT64'
+
+
+def test_profile_counts_rows_that_are_exact_copies():
+  con = duckdb.connect()
+  rows = [(float(i), i, 'a') for i in range(10)]
+  _table(con, 'once', rows)
+  _table(con, 'twice', rows + rows + [(0.0, 0, 'a')])  # 21 rows, 10 distinct
+  assert profile_duckdb_table(con, 'once', _config())['duplicate_rows'] == 0
+  assert profile_duckdb_table(con, 'twice', _config())['duplicate_rows'] == 11
+
+
+def test_duplicate_rate_over_its_threshold_stops_with_the_figures():
+  profile = {'rows': 1202, 'duplicate_rows': 601}
+  with pytest.raises(drift.DataQualityError) as e:
+    drift.check_data_quality(profile, 0.05)
+  assert str(e.value).startswith('data quality (evaluate_drift): duplicate rows: 601 of '
+                                 '1202 (50.0%) are exact copies of another row, above '
+                                 'max_duplicate_rate 0.05 of drift_thresholds.yaml')
+  ok = drift.check_data_quality({'rows': 1000, 'duplicate_rows': 3}, 0.05)
+  assert ok['duplicate_rate'] == 0.003 and ok['message'].startswith('duplicate rows: 3 of 1000')
+  # null threshold: reported, never a stop; an old profile without the count: said so
+  assert drift.check_data_quality(profile, None)['duplicate_rate'] == 0.5
+  assert drift.check_data_quality({'rows': 5}, 0.05)['message'] == 'duplicate rows: not profiled'
+  assert CONFIG.max_duplicate_rate == 0.05
 
 
 def test_standard_histogram_profile_puts_the_maximum_in_the_last_bucket():

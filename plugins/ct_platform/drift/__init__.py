@@ -10,7 +10,13 @@ Pure and light: nothing here imports Airflow, and only the warehouse backends ru
 
 from ct_platform.drift.compare import evaluate
 from ct_platform.drift.config import DriftConfig, load_drift_config
-from ct_platform.drift.profile import build_profile_sql, parse_profile, profile_kind
+from ct_platform.drift.profile import (
+    DataQualityError,
+    build_profile_sql,
+    check_data_quality,
+    parse_profile,
+    profile_kind,
+)
 
 
 def columns_to_profile(column_types: dict, config: DriftConfig) -> dict:
@@ -19,5 +25,5 @@ def columns_to_profile(column_types: dict, config: DriftConfig) -> dict:
           for name, spec in config.features.items() if name in column_types}
 
 
-__all__ = ['DriftConfig', 'build_profile_sql', 'columns_to_profile', 'evaluate',
-           'load_drift_config', 'parse_profile']
+__all__ = ['DataQualityError', 'DriftConfig', 'build_profile_sql', 'check_data_quality',
+           'columns_to_profile', 'evaluate', 'load_drift_config', 'parse_profile']

@@ -34,6 +34,7 @@ class DriftConfig:
   numeric_histogram: str = 'quantiles'
   top_k_values: int = 1000
   max_champion_age_days: int = 30
+  max_duplicate_rate: float | None = 0.05
   path: str = ''
 
   def kinds(self) -> dict:
@@ -58,7 +59,8 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
   raw = yaml.safe_load(path.read_text()) or {}
   defaults = raw.get('defaults') or {}
   known_top = {'version', 'histogram_buckets', 'numeric_histogram', 'top_k_values',
-               'max_champion_age_days', 'defaults', 'features', 'ignore'}
+               'max_champion_age_days', 'max_duplicate_rate', 'defaults', 'features',
+               'ignore'}
   unknown = set(raw) - known_top
   if unknown:
     raise ContractError(f'{path}: unknown top-level keys {sorted(unknown)}; '
@@ -111,4 +113,7 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
       top_k_values=int(_number(path, 'top_k_values', raw.get('top_k_values', 1000), 1)),
       max_champion_age_days=int(_number(path, 'max_champion_age_days',
                                         raw.get('max_champion_age_days', 30), 0)),
+      max_duplicate_rate=_number(path, 'max_duplicate_rate',
+                                 raw.get('max_duplicate_rate', 0.05), 0, 1,
+                                 allow_none=True),
       path=str(path))

@@ -48,6 +48,8 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
 
   Result rows: (feature, kind, value_key, n, lo, hi) with kind one of
     rows      n = the row count (feature '')
+    distinct_rows  n = the number of distinct rows over every column (feature ''): the
+              rest are exact copies of another row (a load run twice, a join fan-out)
     range     n = non-null count, lo/hi = min/max              (numeric)
     quantile  value_key = k in 0..buckets, lo = the k-th of APPROX_QUANTILES(x, buckets),
               n = values <= it                                 (numeric, quantiles)
@@ -61,7 +63,9 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
   bound_cols = ['COUNT(*) AS rows__n']
   boundary_cols, quantile_cols = [], []
   parts = ["SELECT '' AS feature, 'rows' AS kind, CAST(NULL AS STRING) AS value_key, "
-           'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds']
+           'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds',
+           "SELECT '', 'distinct_rows', CAST(NULL AS STRING), COUNT(*), NULL, NULL FROM "
+           '(SELECT DISTINCT * FROM span)']
   for i, (name, kind) in enumerate(sorted(columns.items())):
     c, a = _q(name), f'c{i}'
     if kind == 'numeric':
@@ -109,11 +113,15 @@ def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:
   features = {name: {'kind': kinds[name], 'type': canonical_type(column_types[name])}
               for name in kinds}
   total = 0
+  distinct_rows = None
   bucket_counts: dict = {}
   for feature, kind, key, n, lo, hi in rows:
     n = int(n or 0)
     if kind == 'rows':
       total = n
+      continue
+    if kind == 'distinct_rows':
+      distinct_rows = n
       continue
     f = features[feature]
     if kind == 'range':
@@ -140,7 +148,35 @@ def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:
                                              bucket_counts.get(name, {}))
     else:
       f.setdefault('values', {})
-  return {'rows': total, 'histogram_buckets': buckets, 'features': features}
+  profile = {'rows': total, 'histogram_buckets': buckets, 'features': features}
+  if distinct_rows is not None:
+    profile['duplicate_rows'] = total - distinct_rows
+  return profile
+
+
+class DataQualityError(ValueError):
+  """The window's data is unfit to train on, whatever its drift (not retried)."""
+
+
+def check_data_quality(profile: dict, max_duplicate_rate: float | None) -> dict:
+  """{'duplicate_rows', 'duplicate_rate', 'max_duplicate_rate', 'message'}; raises
+  DataQualityError when the duplicate rate exceeds the threshold (None: not checked)."""
+  rows, duplicates = profile.get('rows') or 0, profile.get('duplicate_rows')
+  rate = (duplicates / rows) if rows and duplicates is not None else None
+  result = {'duplicate_rows': duplicates, 'duplicate_rate': rate,
+            'max_duplicate_rate': max_duplicate_rate}
+  if rate is None:
+    result['message'] = 'duplicate rows: not profiled'
+  else:
+    result['message'] = (f'duplicate rows: {duplicates} of {rows} ({rate:.1%}) are exact '
+                         f'copies of another row')
+  if rate is not None and max_duplicate_rate is not None and rate > max_duplicate_rate:
+    raise DataQualityError(
+        f'data quality (evaluate_drift): {result["message"]}, above max_duplicate_rate '
+        f'{max_duplicate_rate:g} of drift_thresholds.yaml; the window is not trained on '
+        f'(copies weight those trips twice and can sit on both sides of the split). Fix '
+        f'the load, or raise max_duplicate_rate if these are real repeated trips')
+  return result
 
 
 def equal_width_histogram(low, high, buckets: int, counts: dict) -> list:

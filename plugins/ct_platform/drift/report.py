@@ -97,7 +97,9 @@ font-size:13px}}th{{background:#f1f3f4}}</style></head><body>
 <p>{html.escape(verdict['reason'])}</p><ul>{reasons}</ul>
 <p>Rows: champion's data {verdict.get('baseline_rows') or '-'}, new window
 {verdict.get('new_rows')}. Champion age (data time): {verdict.get('champion_age_days')}
-days. Distances as TFDV defines them: Jensen-Shannon divergence (numeric), L-infinity
+days. Data quality: {html.escape((verdict.get('data_quality') or {}).get('message', '-'))}
+(at most {(verdict.get('data_quality') or {}).get('max_duplicate_rate')} allowed).
+Distances as TFDV defines them: Jensen-Shannon divergence (numeric), L-infinity
 (categorical); missing values are compared as a rate of their own.</p>
 <table><tr><th>feature</th><th>kind</th><th>metric</th><th>distance</th><th>threshold</th>
 <th>missing (champion)</th><th>missing (new)</th><th>PSI</th><th>status</th><th>notes</th></tr>
