@@ -9,10 +9,11 @@ emulator. Nothing heavy is imported until a gs:// URI is used.
 
 from __future__ import annotations
 
-import os
 import shutil
 from functools import lru_cache
 from pathlib import Path
+
+from ct_platform.fsutil import atomic_write_text, split_chain
 
 
 def is_gcs(uri) -> bool:
@@ -46,8 +47,8 @@ def _client(gcp_conn_id: str, impersonation_chain: str):
   except ImportError:  # outside Airflow (scripts): Application Default Credentials
     from google.cloud import storage
     return storage.Client()
-  chain = [s for s in impersonation_chain.split(',') if s] or None
-  return GCSHook(gcp_conn_id=gcp_conn_id, impersonation_chain=chain).get_conn()
+  return GCSHook(gcp_conn_id=gcp_conn_id,
+                 impersonation_chain=split_chain(impersonation_chain)).get_conn()
 
 
 def gcs_client(settings=None):
@@ -85,13 +86,7 @@ def write_text(uri, text: str, settings=None, content_type='text/plain',
   path.parent.mkdir(parents=True, exist_ok=True)
   if create_only and path.exists():
     raise FileExistsError(f'{uri} exists and must not be replaced')
-  tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-  with open(tmp, 'w') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)  # readers see the old file or the new one
-  return str(path)
+  return atomic_write_text(path, text)  # readers see the old file or the new one
 
 
 def upload_file(local_path, uri, settings=None, content_type='text/csv') -> str:

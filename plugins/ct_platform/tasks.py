@@ -66,7 +66,8 @@ def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings,
 
 def drift_dir_for(span_uri: str) -> str:
   """Drift outputs live next to their span: <span>.drift/ (the span itself is immutable)."""
-  return str(span_uri).rstrip('/') + '.drift'
+  from ct_platform.contracts import layout
+  return layout.drift_dir(span_uri)
 
 
 def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
@@ -137,6 +138,7 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
 def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
   from ct_platform import contracts, report, storage
   from ct_platform import gate as gate_lib
+  from ct_platform.contracts import layout
 
   policy = contracts.load_policy()
   summary = result['summary']
@@ -145,12 +147,12 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
       force_promote=plan['force_promote'], force_promote_reason=plan['force_promote_reason'],
       force_reject=plan['force_reject'], force_reject_reason=plan['force_reject_reason'])
   out_dir = storage.parent(result['summary_uri'])
-  report_path = storage.join(out_dir, 'gate_report.html')
+  report_path = layout.gate_report_uri(out_dir)
   storage.write_text(report_path, report.gate_report_html(
       decision.as_dict(), summary, champion, policy,
       title=f'Promotion gate: run {result["run_id"]}'), settings, content_type='text/html')
   decision_dict = dict(decision.as_dict(), report=report_path, run_id=result['run_id'])
-  storage.write_text(storage.join(out_dir, 'gate_decision.json'),
+  storage.write_text(layout.gate_decision_uri(out_dir),
                      json.dumps(decision_dict, indent=2), settings,
                      content_type='application/json')
   return decision_dict

@@ -60,3 +60,49 @@ def test_bad_policy_is_named(tmp_path, policy, expected):
   with pytest.raises(contracts.ContractError) as info:
     contracts.load_policy(path)
   assert expected in str(info.value)
+
+
+# --- the folder both environments read ------------------------------------------------
+
+def _imports(path):
+  import ast
+  tree = ast.parse(path.read_text())
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      yield ('.' * node.level) + (node.module or '')
+
+
+def test_nothing_in_contracts_imports_ct_platform_or_a_sibling():
+  """The pipeline env has no ct_platform and loads each file by path: an import of
+  ct_platform, or a relative import, would break it there only."""
+  from ct_platform.contracts import CONTRACTS_DIR
+
+  allowed = {'json', 'pathlib', 'yaml', 'jsonschema', 're', 'dataclasses', '__future__'}
+  modules = sorted(CONTRACTS_DIR.glob('*.py'))
+  assert {p.name for p in modules} >= {'__init__.py', 'layout.py'}
+  for path in modules:
+    for name in _imports(path):
+      assert name.split('.')[0] in allowed, f'{path.name} imports {name}'
+
+
+def test_each_contracts_module_loads_by_path_alone():
+  import importlib.util
+
+  from ct_platform.contracts import CONTRACTS_DIR
+  for path in sorted(CONTRACTS_DIR.glob('*.py')):
+    spec = importlib.util.spec_from_file_location(f'alone_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # raises if it needs its package
+
+
+def test_layout_names_the_variant_and_the_places():
+  from ct_platform.contracts import layout
+  assert layout.variant_for('gs://b/models/3') == 'with_baseline'
+  assert layout.variant_for('') == layout.variant_for(None) == 'first_run'
+  assert layout.run_summary_uri('gs://b/root/r1/') == 'gs://b/root/r1/run_summary.json'
+  assert layout.candidate_dir('/runs/r1') == '/runs/r1/candidate'
+  assert layout.drift_dir('gs://b/spans/w/r-try1/') == 'gs://b/spans/w/r-try1.drift'
+  assert json.loads(layout.push_destination('gs://b/root/r1/candidate')) == {
+      'filesystem': {'base_directory': 'gs://b/root/r1/candidate'}}

@@ -20,6 +20,7 @@ import json
 import re
 
 from ct_platform import sql, storage
+from ct_platform.fsutil import split_chain
 from ct_platform.spans import MANIFEST
 
 SPAN_KEY = 'ct_extract_span_uri'
@@ -63,7 +64,7 @@ class BigQueryWarehouse:
 
   @property
   def _chain(self):
-    return [s for s in self.impersonation_chain.split(',') if s] or None
+    return split_chain(self.impersonation_chain)
 
   def _hook(self):
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook

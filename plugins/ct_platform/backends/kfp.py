@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ct_platform import storage
 from ct_platform.backends.runner import PipelineRunSpec, RunState, TaskFailure, classify_failure
+from ct_platform.contracts import layout
 
 STATES = {'PENDING': 'PENDING', 'RUNNING': 'RUNNING', 'SUCCEEDED': 'SUCCEEDED',
           'FAILED': 'FAILED', 'SKIPPED': 'FAILED', 'CANCELING': 'CANCELLING',
@@ -71,7 +72,7 @@ class KfpPipelineRunner:
     return client
 
   def summary_uri(self, run_id: str) -> str:
-    return storage.join(self.pipeline_root, run_id, 'run_summary.json')
+    return layout.run_summary_uri(storage.join(self.pipeline_root, run_id))
 
   def console_url(self, run_id: str) -> str:
     run = self._find(run_id)
@@ -97,14 +98,14 @@ class KfpPipelineRunner:
   def submit(self, spec: PipelineRunSpec) -> str:
     if self._find(spec.run_id):
       return spec.run_id  # created before a crash: re-attach
-    variant = 'with_baseline' if spec.baseline_model_uri else 'first_run'
+    variant = layout.variant_for(spec.baseline_model_uri)
     arguments = {
-        'span_uri': spec.span_uri, 'summary_uri': spec.summary_uri, 'run_id': spec.run_id,
-        'train_args': json.dumps(spec.train_args or {}),
-        'push_destination': json.dumps({'filesystem': {'base_directory': storage.join(
-            self.pipeline_root, spec.run_id, 'candidate')}})}
+        layout.SPAN_URI: spec.span_uri, layout.SUMMARY_URI: spec.summary_uri,
+        layout.RUN_ID: spec.run_id, layout.TRAIN_ARGS: json.dumps(spec.train_args or {}),
+        layout.PUSH_DESTINATION: layout.push_destination(layout.candidate_dir(
+            storage.join(self.pipeline_root, spec.run_id)))}
     if spec.baseline_model_uri:
-      arguments['baseline_model_uri'] = spec.baseline_model_uri
+      arguments[layout.BASELINE_MODEL_URI] = spec.baseline_model_uri
     with tempfile.TemporaryDirectory() as tmp:
       package = Path(tmp) / 'pipeline.yaml'
       package.write_text(storage.read_text(storage.join(self.compiled_pipeline_uri, variant,

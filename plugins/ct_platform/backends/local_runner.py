@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 from ct_platform.backends.runner import TERMINAL, PipelineRunSpec, RunState
+from ct_platform.contracts import layout
+from ct_platform.fsutil import atomic_write_json, tail
 
 SUPERVISOR = Path(__file__).resolve().with_name('local_supervisor.py')
 
@@ -55,7 +57,7 @@ class LocalPipelineRunner:
     return self.runs_root / run_id
 
   def summary_uri(self, run_id: str) -> str:
-    return str(self.run_dir(run_id) / 'run_summary.json')
+    return layout.run_summary_uri(self.run_dir(run_id))
 
   def console_url(self, run_id: str) -> str:
     return self.run_dir(run_id).as_uri()
@@ -111,7 +113,7 @@ class LocalPipelineRunner:
         message += (': the pipeline failed in its own code or on its data (a retry would '
                     'fail the same way), see the log tail')
       return RunState(name, message, log_path=log_path,
-                      log_tail=state.get('log_tail') or _tail(log_path),
+                      log_tail=state.get('log_tail') or tail(log_path),
                       retryable=not deterministic)
     heartbeat = run_dir / 'heartbeat'
     reference = heartbeat if heartbeat.exists() else state_path
@@ -119,7 +121,7 @@ class LocalPipelineRunner:
     if age > self.heartbeat_stale_seconds:
       return RunState('LOST', f'the pipeline process stopped without a verdict: no '
                       f'heartbeat for {age:.0f} s (state was {name})',
-                      log_path=log_path, log_tail=_tail(log_path))
+                      log_path=log_path, log_tail=tail(log_path))
     return RunState(name, state.get('message', ''), log_path=log_path)
 
   def mark_lost(self, run_id: str, message: str) -> bool:
@@ -145,14 +147,4 @@ class LocalPipelineRunner:
 
   @staticmethod
   def _write_state(run_dir: Path, state: dict) -> None:
-    tmp = run_dir / 'state.json.tmp'
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, run_dir / 'state.json')
-
-
-def _tail(path: str, lines: int = 40) -> str:
-  try:
-    with open(path, errors='replace') as f:
-      return ''.join(f.readlines()[-lines:])
-  except OSError:
-    return ''
+    atomic_write_json(run_dir / 'state.json', state)

@@ -19,6 +19,8 @@ import re
 from ct_platform import storage
 from ct_platform.backends.registry import ANY, check_expected
 from ct_platform.backends.runner import PipelineRunSpec, RunState, TaskFailure, classify_failure
+from ct_platform.contracts import layout
+from ct_platform.fsutil import split_chain
 from ct_platform.labels import label_slug, validate_labels, version_labels
 
 STATES = {  # Vertex PipelineState -> ours (runner.ACTIVE / runner.TERMINAL)
@@ -36,8 +38,8 @@ JOB_ID = re.compile(r'^[a-z][-a-z0-9]{0,127}$')
 def _credentials(gcp_conn_id: str, impersonation_chain: str):
   from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 
-  chain = [s for s in impersonation_chain.split(',') if s] or None
-  return GoogleBaseHook(gcp_conn_id=gcp_conn_id, impersonation_chain=chain).get_credentials()
+  return GoogleBaseHook(gcp_conn_id=gcp_conn_id,
+                        impersonation_chain=split_chain(impersonation_chain)).get_credentials()
 
 
 def _client(kind: str, region: str, api_endpoint: str, gcp_conn_id: str,
@@ -105,7 +107,7 @@ class VertexPipelineRunner:
     return f'{self.parent}/pipelineJobs/{run_id}'
 
   def summary_uri(self, run_id: str) -> str:
-    return storage.join(self.pipeline_root, run_id, 'run_summary.json')
+    return layout.run_summary_uri(storage.join(self.pipeline_root, run_id))
 
   def console_url(self, run_id: str) -> str:
     return (f'https://console.cloud.google.com/vertex-ai/locations/{self.region}/pipelines/'
@@ -117,16 +119,16 @@ class VertexPipelineRunner:
 
   def job_body(self, spec: PipelineRunSpec) -> dict:
     """The PipelineJob for this run: the compiled variant + this run's parameters."""
-    variant = 'with_baseline' if spec.baseline_model_uri else 'first_run'
+    variant = layout.variant_for(spec.baseline_model_uri)
     path = storage.join(self.compiled_pipeline_uri, variant, 'pipeline.json')
     compiled = json.loads(storage.read_text(path))
     declared = compiled['pipelineSpec']['root'].get('inputDefinitions', {}).get('parameters', {})
     values = {
-        'span_uri': spec.span_uri, 'summary_uri': spec.summary_uri, 'run_id': spec.run_id,
-        'train_args': json.dumps(spec.train_args or {}),
-        'push_destination': json.dumps({'filesystem': {'base_directory': storage.join(
-            self.pipeline_root, spec.run_id, 'candidate')}}),
-        'baseline_model_uri': spec.baseline_model_uri}
+        layout.SPAN_URI: spec.span_uri, layout.SUMMARY_URI: spec.summary_uri,
+        layout.RUN_ID: spec.run_id, layout.TRAIN_ARGS: json.dumps(spec.train_args or {}),
+        layout.PUSH_DESTINATION: layout.push_destination(layout.candidate_dir(
+            storage.join(self.pipeline_root, spec.run_id))),
+        layout.BASELINE_MODEL_URI: spec.baseline_model_uri}
     if spec.hparams and 'hparams' not in declared:
       raise ValueError(f'hparams {spec.hparams} given, but compiled pipeline {path} takes no '
                        f'hparams parameter: they would be silently ignored')

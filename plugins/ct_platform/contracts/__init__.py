@@ -2,10 +2,20 @@
 
 promotion_policy.yaml    thresholds: the pipeline's Evaluator and the DAG's gate
 run_summary.schema.json  the run summary the pipeline's last step writes
+drift_thresholds.yaml    drift thresholds: the DAG's evaluate_drift and the pipeline's
+                         TFDV drift comparators
+layout.py                variant names and the rule choosing one, runtime parameter
+                         names, the push destination, where a run's and a span's files go
 
 They live here so that a deploy of plugins/ carries them to Composer; the pipeline
 image copies this folder (pipeline/Dockerfile). Only light imports: DAG files may
 import this module at parse time.
+
+The rule that makes one folder serve two environments: nothing in contracts/ imports
+ct_platform (or anything outside the standard library, PyYAML and jsonschema). The
+pipeline env has no ct_platform; it loads these modules by file path
+(ct_pipeline/contracts.py), each on its own, so a module here imports no sibling either.
+tests/plugins/test_contracts.py fails if one ever does.
 """
 
 import json

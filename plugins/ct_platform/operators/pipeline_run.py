@@ -62,6 +62,7 @@ class RunTfxPipelineOperator(BaseOperator):
   def execute(self, context):
     from ct_platform.backends import runner_for
     from ct_platform.backends.runner import PipelineRunSpec
+    from ct_platform.contracts import layout
     from ct_platform.run_ids import pipeline_run_id
 
     settings = self._settings()
@@ -115,7 +116,7 @@ class RunTfxPipelineOperator(BaseOperator):
     runner.submit(spec)
     url = self._push_link(context, runner, run_id)
     self.log.info('submitted pipeline run %s (%s variant) on the %s backend: %s',
-                  run_id, 'with_baseline' if champion else 'first_run', runner.kind, url)
+                  run_id, layout.variant_for(spec.baseline_model_uri), runner.kind, url)
     return self._defer(runner, record, settings)
 
   @staticmethod
