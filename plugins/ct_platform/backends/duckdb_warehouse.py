@@ -30,10 +30,17 @@ TAXI_TRIPS_COLUMNS = [
 
 
 class DuckDBWarehouse:
+  # the extract runs in-process: a killed task takes it down, nothing to cancel
+  running_job = None
+
   def __init__(self, path, source_table: str):
     self.path = Path(path)
     self.source_table = source_table
     self.catalog, self.dataset, self.table = source_table.split('.')
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(settings.warehouse_file, settings.source_table)
 
   def connect(self, read_only=True):
     import duckdb

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -26,30 +25,24 @@ from ct_platform.backends.registry import (  # noqa: F401  (RegistryError: its h
   RegistryError,
   check_expected,
 )
+from ct_platform.fsutil import atomic_write_json
 from ct_platform.labels import version_labels
 
 CHAMPION = 'champion'
 
 
 def _atomic_write_json(path: Path, data: dict) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f'.{path.name}.{os.getpid()}.{id(data)}.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-  dir_fd = os.open(path.parent, os.O_RDONLY)
-  try:
-    os.fsync(dir_fd)
-  finally:
-    os.close(dir_fd)
+  atomic_write_json(path, data, indent=2, sort_keys=True)
 
 
 class LocalModelRegistry:
   def __init__(self, root, model_name: str):
     self.model_dir = Path(root) / model_name
     self.model_name = model_name
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(settings.registry_root, settings.model_name)
 
   def _version_dir(self, version: int) -> Path:
     return self.model_dir / 'versions' / str(int(version))

@@ -39,7 +39,7 @@ class ExtractSpanOperator(BaseOperator):
       raise AirflowFailException(str(e)) from e
 
   def on_kill(self):
-    job = getattr(self._warehouse, 'running_job', None)
+    job = self._warehouse.running_job if self._warehouse is not None else None
     if job is not None:
       self.log.info('task killed: cancelling the warehouse job')
       job.on_kill()
