@@ -5,10 +5,16 @@ work the same on both. gs:// goes through google-cloud-storage with the credenti
 the Airflow Connection `gcp_conn_id` (the provider's GCSHook; impersonation_chain
 honoured); STORAGE_EMULATOR_HOST, google-cloud-storage's own setting, points it at an
 emulator. Nothing heavy is imported until a gs:// URI is used.
+
+Credentials are the caller's, given explicitly: every function takes `creds`, anything
+with `gcp_conn_id` and `impersonation_chain` (the run's Settings, a runner, a warehouse,
+or a Credentials); None means the default connection without impersonation. Nothing
+here reads an Airflow Variable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -51,36 +57,44 @@ def _client(gcp_conn_id: str, impersonation_chain: str):
                  impersonation_chain=split_chain(impersonation_chain)).get_conn()
 
 
-def gcs_client(settings=None):
-  if settings is None:
-    from ct_platform.config import load_settings
-    settings = load_settings()
-  return _client(settings.gcp_conn_id, settings.impersonation_chain or '')
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+  gcp_conn_id: str = 'google_cloud_default'
+  impersonation_chain: str = ''
 
 
-def _blob(uri, settings=None):
+DEFAULT_CREDENTIALS = Credentials()
+
+
+def gcs_client(creds=None):
+  creds = creds or DEFAULT_CREDENTIALS
+  return _client(creds.gcp_conn_id or DEFAULT_CREDENTIALS.gcp_conn_id,
+                 creds.impersonation_chain or '')
+
+
+def _blob(uri, creds=None):
   bucket, path = split_gcs(uri)
-  return gcs_client(settings).bucket(bucket).blob(path)
+  return gcs_client(creds).bucket(bucket).blob(path)
 
 
-def exists(uri, settings=None) -> bool:
+def exists(uri, creds=None) -> bool:
   if is_gcs(uri):
-    return _blob(uri, settings).exists()
+    return _blob(uri, creds).exists()
   return Path(uri).exists()
 
 
-def read_text(uri, settings=None) -> str:
+def read_text(uri, creds=None) -> str:
   if is_gcs(uri):
-    return _blob(uri, settings).download_as_text()
+    return _blob(uri, creds).download_as_text()
   return Path(uri).read_text()
 
 
-def write_text(uri, text: str, settings=None, content_type='text/plain',
+def write_text(uri, text: str, creds=None, content_type='text/plain',
                create_only: bool = False) -> str:
   """Writes a whole object; create_only refuses to replace one (GCS: if_generation_match=0)."""
   if is_gcs(uri):
     kwargs = {'if_generation_match': 0} if create_only else {}
-    _blob(uri, settings).upload_from_string(text, content_type=content_type, **kwargs)
+    _blob(uri, creds).upload_from_string(text, content_type=content_type, **kwargs)
     return str(uri)
   path = Path(uri)
   path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,21 +103,21 @@ def write_text(uri, text: str, settings=None, content_type='text/plain',
   return atomic_write_text(path, text)  # readers see the old file or the new one
 
 
-def upload_file(local_path, uri, settings=None, content_type='text/csv') -> str:
+def upload_file(local_path, uri, creds=None, content_type='text/csv') -> str:
   if is_gcs(uri):
-    _blob(uri, settings).upload_from_filename(str(local_path), content_type=content_type)
+    _blob(uri, creds).upload_from_filename(str(local_path), content_type=content_type)
     return str(uri)
   Path(uri).parent.mkdir(parents=True, exist_ok=True)
   shutil.copyfile(local_path, uri)
   return str(uri)
 
 
-def list_names(uri, settings=None) -> list[str]:
+def list_names(uri, creds=None) -> list[str]:
   """Names directly under a folder URI (files and sub-folders), sorted."""
   if is_gcs(uri):
     bucket, path = split_gcs(uri)
     prefix = path.rstrip('/') + '/' if path else ''
-    blobs = gcs_client(settings).list_blobs(bucket, prefix=prefix, delimiter='/')
+    blobs = gcs_client(creds).list_blobs(bucket, prefix=prefix, delimiter='/')
     names = [b.name[len(prefix):] for b in blobs]
     names += [p[len(prefix):].rstrip('/') for p in blobs.prefixes]
     return sorted(n for n in names if n)
@@ -111,10 +125,10 @@ def list_names(uri, settings=None) -> list[str]:
   return sorted(p.name for p in path.iterdir()) if path.is_dir() else []
 
 
-def delete_tree(uri, settings=None) -> None:
+def delete_tree(uri, creds=None) -> None:
   if is_gcs(uri):
     bucket, path = split_gcs(uri)
-    for blob in gcs_client(settings).list_blobs(bucket, prefix=path.rstrip('/') + '/'):
+    for blob in gcs_client(creds).list_blobs(bucket, prefix=path.rstrip('/') + '/'):
       blob.delete()
     return
   shutil.rmtree(uri, ignore_errors=True)

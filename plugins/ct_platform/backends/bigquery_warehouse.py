@@ -112,7 +112,7 @@ class BigQueryWarehouse:
       else:
         span_uri = recorded
         job_id = recorded_job if state == 'SUCCEEDED' else None
-    if not recorded and storage.list_names(span_uri):
+    if not recorded and storage.list_names(span_uri, self):
       raise ValueError(f'span {span_uri} already exists: spans are immutable')
     params = self.query_parameters(window)
     configuration = {'query': {'query': self.export_sql(span_uri), 'useLegacySql': False,
@@ -136,7 +136,7 @@ class BigQueryWarehouse:
       raise RuntimeError(f'BigQuery job {job_id} reports no exportDataStatistics.rowCount: '
                          f'refusing to call span {span_uri} complete')
     rows = int(stats['rowCount'])
-    files = [n for n in storage.list_names(span_uri) if n.startswith('part-')]
+    files = [n for n in storage.list_names(span_uri, self) if n.startswith('part-')]
     if rows and not files:
       raise RuntimeError(f'BigQuery job {job_id} exported {rows} rows but {span_uri} holds no '
                          f'part files: refusing to write its manifest')

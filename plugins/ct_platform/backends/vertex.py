@@ -121,7 +121,7 @@ class VertexPipelineRunner:
     """The PipelineJob for this run: the compiled variant + this run's parameters."""
     variant = layout.variant_for(spec.baseline_model_uri)
     path = storage.join(self.compiled_pipeline_uri, variant, 'pipeline.json')
-    compiled = json.loads(storage.read_text(path))
+    compiled = json.loads(storage.read_text(path, self))  # with the runner's connection
     declared = compiled['pipelineSpec']['root'].get('inputDefinitions', {}).get('parameters', {})
     values = {
         layout.SPAN_URI: spec.span_uri, layout.SUMMARY_URI: spec.summary_uri,
