@@ -82,7 +82,7 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
 
   config = drift.load_drift_config()
   warehouse = warehouse_for(settings)
-  new = warehouse.profile(window_from_plan(plan), config)
+  new = drift.profile_window(warehouse, window_from_plan(plan), config)
   from ct_platform import storage
 
   out = drift_dir_for(span['uri'])
@@ -105,7 +105,7 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
       import datetime as dt
 
       w = champion['window']
-      baseline = warehouse.profile(window_lib.TrainingWindow(
+      baseline = drift.profile_window(warehouse, window_lib.TrainingWindow(
           start=dt.date.fromisoformat(w['start']), end=dt.date.fromisoformat(w['end']),
           source=w.get('source', 'champion')), config)
       baseline_source = f'recomputed from the champion\'s window {w["start"]}..{w["end"]}'
@@ -113,9 +113,6 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
       baseline, new, config, window_end=plan['window']['end'],
       champion_window_end=(champion or {}).get('window', {}).get('end'),
       force_retrain=plan.get('force_retrain', False))
-  if plan.get('force_retrain') and baseline is None:
-    verdict['reasons'].insert(0, 'force_retrain is set')
-    verdict['reason'] = 'retrain: ' + '; '.join(verdict['reasons'])
   verdict['data_quality'] = quality
   storage.write_text(storage.join(out, 'profile.json'), json.dumps(new, indent=1,
                      sort_keys=True), settings, content_type='application/json')

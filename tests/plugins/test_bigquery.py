@@ -160,7 +160,7 @@ def test_drift_profile_runs_in_bigquery_with_bound_parameters(env):
            ['payment_type', 'value', 'Cash', '6', None, None],
            ['payment_type', 'value', 'Credit Card', '4', None, None]]
   fake.query_rows = rows
-  profile = warehouse().profile(WINDOW, drift.load_drift_config())
+  profile = drift.profile_window(warehouse(), WINDOW, drift.load_drift_config())
   assert profile['rows'] == 10 and profile['warehouse'] == 'bigquery'
   assert profile['columns'] == {'fare': 'FLOAT64', 'payment_type': 'STRING',
                                 'trip_start_timestamp': 'INT64'}

@@ -41,12 +41,19 @@ class Warehouse(Protocol):
     :returns: the manifest: window, rows, columns, files, source_table, warehouse, ...
     """
 
-  def profile(self, window, config) -> dict:
-    """The drift profile of the window's rows, computed where the data lives.
+  # What drift.profile_window needs (the recipe itself lives in drift/profile.py):
 
-    :param config: the DriftConfig (which columns, histogram sizes)
-    :returns: {'rows', 'duplicate_rows', 'histogram_buckets', 'features', 'window', ...}
-    """
+  def window_sql(self) -> str:
+    """The training window's BigQuery text without ORDER BY: the relation to profile."""
+
+  def column_types(self, bigquery_sql: str, window) -> dict:
+    """{column: BigQuery type name} of a query's result over the window; reads no rows."""
+
+  def query_rows(self, bigquery_sql: str, window) -> list:
+    """The rows (tuples) of a BigQuery-dialect query over the window, bounded in time."""
+
+  def profile_origin(self) -> dict:
+    """{'warehouse', 'source_table'}: recorded with every profile."""
 
 
 @runtime_checkable

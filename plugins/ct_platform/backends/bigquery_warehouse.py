@@ -212,29 +212,27 @@ class BigQueryWarehouse:
         'fields', [])
     return {f['name']: _TYPES.get(f['type'], f['type']) for f in fields}
 
-  def describe(self, window) -> dict:
-    """{column: type} of the training-window query: a dry run (reads and bills nothing)."""
-    job = self._run(sql.without_order(sql.load('training_window', self.source_table)), window,
-                    dry_run=True)
+  def window_sql(self) -> str:
+    """The training window's BigQuery text, without its ORDER BY (a relation to profile)."""
+    return sql.without_order(sql.load('training_window', self.source_table))
+
+  def column_types(self, bigquery_sql: str, window) -> dict:
+    """{column: type} of a query's result: a dry run (reads and bills nothing)."""
+    job = self._run(bigquery_sql, window, dry_run=True)
     fields = job._properties.get('statistics', {}).get('query', {}).get('schema', {}).get(
         'fields', [])
     return {f['name']: _TYPES.get(f['type'], f['type']) for f in fields}
 
-  def profile(self, window, config) -> dict:
-    from ct_platform import drift
-
-    types = self.describe(window)
-    kinds = drift.columns_to_profile(types, config)
-    window_sql = sql.without_order(sql.load('training_window', self.source_table))
-    text = drift.build_profile_sql(window_sql, kinds, config.histogram_buckets,
-                                   config.top_k_values, config.numeric_histogram)
-    job = self._run(text, window)
-    try:  # bounded: a stuck job must not hold the worker until execution_timeout
-      rows = [tuple(r.values()) for r in job.result(timeout=PROFILE_TIMEOUT_SECONDS)]
+  def query_rows(self, bigquery_sql: str, window) -> list:
+    """The rows of a query over the window; bounded: a stuck job must not hold the worker
+    until execution_timeout (it is cancelled)."""
+    job = self._run(bigquery_sql, window)
+    try:
+      return [tuple(r.values()) for r in job.result(timeout=PROFILE_TIMEOUT_SECONDS)]
     except concurrent.futures.TimeoutError as e:
       job.cancel()
       raise TimeoutError(f'the drift profile query (BigQuery job {job.job_id}) did not finish '
                          f'within {PROFILE_TIMEOUT_SECONDS} s; it was cancelled') from e
-    profile = drift.parse_profile(rows, types, kinds, config.histogram_buckets)
-    return dict(profile, window=window.as_dict(), columns=types, warehouse='bigquery',
-                source_table=self.source_table)
+
+  def profile_origin(self) -> dict:
+    return {'warehouse': 'bigquery', 'source_table': self.source_table}

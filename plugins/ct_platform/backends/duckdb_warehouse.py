@@ -137,36 +137,30 @@ class DuckDBWarehouse:
   def _window_params(self, window) -> dict:
     return {'window_start': window.start.isoformat(), 'window_end': window.end.isoformat()}
 
-  def describe(self, name: str, params: dict) -> dict:
-    """{column: type} of sql/<name>.sql's result, BigQuery type names; reads no rows."""
-    from ct_platform.drift.profile import canonical_type
+  def window_sql(self) -> str:
+    """The training window's BigQuery text, without its ORDER BY (a relation to profile)."""
+    return sql.without_order(sql.load('training_window', self.source_table))
 
-    duck_sql = sql.to_duckdb(sql.without_order(sql.load(name, self.source_table)))
+  def column_types(self, bigquery_sql: str, window) -> dict:
+    """{column: BigQuery type name} of a query's result; reads no rows."""
     con = self.connect()
     try:
-      cursor = con.execute(f'SELECT * FROM ({duck_sql}) AS q LIMIT 0', params)
-      return {d[0]: canonical_type(str(d[1])) for d in cursor.description}
+      cursor = con.execute(f'SELECT * FROM ({sql.to_duckdb(bigquery_sql)}) AS q LIMIT 0',
+                           self._window_params(window))
+      return {d[0]: sql.canonical_type(str(d[1])) for d in cursor.description}
     finally:
       con.close()
 
-  def profile(self, window, config) -> dict:
-    """The drift profile of the window's rows, computed in DuckDB (ct_platform.drift)."""
-    from ct_platform import drift
-
-    params = self._window_params(window)
-    types = self.describe('training_window', params)
-    kinds = drift.columns_to_profile(types, config)
-    window_sql = sql.without_order(sql.load('training_window', self.source_table))
-    profile_sql = drift.build_profile_sql(window_sql, kinds, config.histogram_buckets,
-                                          config.top_k_values, config.numeric_histogram)
+  def query_rows(self, bigquery_sql: str, window) -> list:
+    """The rows of a BigQuery-dialect query over the window, run on DuckDB."""
     con = self.connect()
     try:
-      rows = con.execute(sql.to_duckdb(profile_sql), params).fetchall()
+      return con.execute(sql.to_duckdb(bigquery_sql), self._window_params(window)).fetchall()
     finally:
       con.close()
-    profile = drift.parse_profile(rows, types, kinds, config.histogram_buckets)
-    return dict(profile, window=window.as_dict(), columns=types, warehouse='duckdb',
-                source_table=self.source_table)
+
+  def profile_origin(self) -> dict:
+    return {'warehouse': 'duckdb', 'source_table': self.source_table}
 
   def extract_span(self, window, span_uri: str, run_info: dict, context=None) -> dict:
     """Writes the window's rows as CSV into span_uri, then its manifest (last)."""

@@ -16,6 +16,7 @@ from ct_platform.drift.profile import (
     check_data_quality,
     parse_profile,
     profile_kind,
+    profile_window,
 )
 
 
@@ -26,4 +27,5 @@ def columns_to_profile(column_types: dict, config: DriftConfig) -> dict:
 
 
 __all__ = ['DataQualityError', 'DriftConfig', 'build_profile_sql', 'check_data_quality',
-           'columns_to_profile', 'evaluate', 'load_drift_config', 'parse_profile']
+           'columns_to_profile', 'evaluate', 'load_drift_config', 'parse_profile',
+           'profile_window']

@@ -24,16 +24,13 @@ from ct_platform import drift
 def profile_duckdb_table(con, table: str, config) -> dict:
   """Profiles a DuckDB table or view with the BigQuery-dialect profile SQL."""
   from ct_platform import sql
-  from ct_platform.drift.profile import canonical_type
+  from ct_platform.drift.profile import profile_relation
 
   con.execute('SET enable_progress_bar = false')
   cursor = con.execute(f'SELECT * FROM "{table}" LIMIT 0')
-  types = {d[0]: canonical_type(str(d[1])) for d in cursor.description}
-  kinds = drift.columns_to_profile(types, config)
-  text = drift.build_profile_sql(f'SELECT * FROM `{table}`', kinds, config.histogram_buckets,
-                                 config.top_k_values, config.numeric_histogram)
-  rows = con.execute(sql.to_duckdb(text)).fetchall()
-  return dict(drift.parse_profile(rows, types, kinds, config.histogram_buckets), columns=types)
+  types = {d[0]: sql.canonical_type(str(d[1])) for d in cursor.description}
+  return profile_relation(f'SELECT * FROM `{table}`', types,
+                          lambda text: con.execute(sql.to_duckdb(text)).fetchall(), config)
 
 
 def _profile(args, config) -> dict:

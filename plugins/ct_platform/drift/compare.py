@@ -126,8 +126,10 @@ def evaluate(baseline: dict | None, new: dict, config: DriftConfig, *,
              force_retrain: bool = False) -> dict:
   """The whole evaluation: {'retrain', 'reason', 'reasons', 'features', ...}."""
   if baseline is None:
-    return {'retrain': True, 'reason': 'retrain: no baseline (no champion yet)',
-            'reasons': ['no baseline (no champion yet)'], 'features': [],
+    reasons = (['force_retrain is set'] if force_retrain else []) + [
+        'no baseline (no champion yet)']
+    return {'retrain': True, 'reason': 'retrain: ' + '; '.join(reasons),
+            'reasons': reasons, 'features': [],
             'drifted_features': [], 'champion_age_days': None,
             'new_rows': new['rows'], 'baseline_rows': None}
   features = compare_profiles(baseline, new, config)

@@ -11,23 +11,7 @@ the local warehouse runs it through sqlglot like every other query.
 
 from __future__ import annotations
 
-import re
-
-NUMERIC_TYPES = {'INT64', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC'}
-# DuckDB (and BigQuery legacy) type names -> BigQuery Standard SQL names.
-_TYPE_ALIASES = {
-    'BIGINT': 'INT64', 'INTEGER': 'INT64', 'INT': 'INT64', 'SMALLINT': 'INT64',
-    'TINYINT': 'INT64', 'HUGEINT': 'INT64', 'UBIGINT': 'INT64', 'UINTEGER': 'INT64',
-    'DOUBLE': 'FLOAT64', 'FLOAT': 'FLOAT64', 'REAL': 'FLOAT64', 'DECIMAL': 'NUMERIC',
-    'VARCHAR': 'STRING', 'TEXT': 'STRING', 'BOOLEAN': 'BOOL',
-    'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', 'TIMESTAMPTZ': 'TIMESTAMP',
-}
-
-
-def canonical_type(name: str) -> str:
-  """A column type as BigQuery names it (DuckDB's DOUBLE -> FLOAT64, ...)."""
-  base = re.sub(r'\(.*\)$', '', str(name).strip().upper())
-  return _TYPE_ALIASES.get(base, base)
+from ct_platform.sql import NUMERIC_TYPES, canonical_type  # noqa: F401  (re-exported)
 
 
 def profile_kind(column_type: str, configured: str | None) -> str:
@@ -105,6 +89,32 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
     ctes.append(f'qbounds AS (SELECT {", ".join(boundary_cols)} FROM bounds)')
     ctes.append(f'qcounts AS (SELECT {", ".join(quantile_cols)} FROM span CROSS JOIN qbounds)')
   return 'WITH ' + ',\n'.join(ctes) + '\n' + '\nUNION ALL '.join(parts)
+
+
+def profile_window(warehouse, window, config) -> dict:
+  """The drift profile of a training window, computed where the data lives.
+
+  The one recipe for every warehouse: the window query's column types (no rows read),
+  the columns the config profiles, the profile SQL built from the window query (one
+  BigQuery-dialect source), its rows, parsed. The warehouse offers only what differs:
+  `window_sql()`, `column_types(sql, window)`, `query_rows(sql, window)` and
+  `profile_origin()` (Warehouse in backends/base.py).
+  """
+  relation = warehouse.window_sql()
+  types = warehouse.column_types(relation, window)
+  return dict(profile_relation(relation, types, lambda text: warehouse.query_rows(
+      text, window), config), window=window.as_dict(), **warehouse.profile_origin())
+
+
+def profile_relation(relation_sql: str, types: dict, run_query, config) -> dict:
+  """The profile of any relation whose column types are known; run_query(sql) -> rows."""
+  from ct_platform.drift import columns_to_profile
+
+  kinds = columns_to_profile(types, config)
+  text = build_profile_sql(relation_sql, kinds, config.histogram_buckets,
+                           config.top_k_values, config.numeric_histogram)
+  rows = run_query(text)
+  return dict(parse_profile(rows, types, kinds, config.histogram_buckets), columns=types)
 
 
 def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:

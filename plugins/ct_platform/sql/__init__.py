@@ -11,6 +11,23 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+NUMERIC_TYPES = {'INT64', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC'}
+# DuckDB (and BigQuery legacy) type names -> BigQuery Standard SQL names.
+_TYPE_ALIASES = {
+    'BIGINT': 'INT64', 'INTEGER': 'INT64', 'INT': 'INT64', 'SMALLINT': 'INT64',
+    'TINYINT': 'INT64', 'HUGEINT': 'INT64', 'UBIGINT': 'INT64', 'UINTEGER': 'INT64',
+    'DOUBLE': 'FLOAT64', 'FLOAT': 'FLOAT64', 'REAL': 'FLOAT64', 'DECIMAL': 'NUMERIC',
+    'VARCHAR': 'STRING', 'TEXT': 'STRING', 'BOOLEAN': 'BOOL',
+    'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', 'TIMESTAMPTZ': 'TIMESTAMP',
+}
+
+
+def canonical_type(name: str) -> str:
+  """A column type as BigQuery names it (DuckDB's DOUBLE -> FLOAT64, ...)."""
+  base = re.sub(r'\(.*\)$', '', str(name).strip().upper())
+  return _TYPE_ALIASES.get(base, base)
+
+
 SQL_DIR = Path(__file__).resolve().parent
 # project.dataset.table, as BigQuery spells table ids (project ids may hold '-').
 TABLE_ID = re.compile(r'^[a-z][a-z0-9-]{4,61}[a-z0-9]'
