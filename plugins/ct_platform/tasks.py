@@ -133,7 +133,7 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
 
 
 def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
-  from ct_platform import contracts, report, storage
+  from ct_platform import contracts, gate_report, storage
   from ct_platform import gate as gate_lib
   from ct_platform.contracts import layout
 
@@ -145,7 +145,7 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
       force_reject=plan['force_reject'], force_reject_reason=plan['force_reject_reason'])
   out_dir = storage.parent(result['summary_uri'])
   report_path = layout.gate_report_uri(out_dir)
-  storage.write_text(report_path, report.gate_report_html(
+  storage.write_text(report_path, gate_report.gate_report_html(
       decision.as_dict(), summary, champion, policy,
       title=f'Promotion gate: run {result["run_id"]}'), settings, content_type='text/html')
   decision_dict = dict(decision.as_dict(), report=report_path, run_id=result['run_id'])

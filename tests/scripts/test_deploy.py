@@ -222,7 +222,7 @@ def _next_version(source: Path) -> None:
   gate = source / 'plugins/ct_platform/gate.py'
   gate.write_text(gate.read_text() + '\n# v2\n')
   (source / 'plugins/ct_platform/contracts/extra.yaml').write_text('threshold: 1\n')
-  (source / 'plugins/ct_platform/report.py').unlink()
+  (source / 'plugins/ct_platform/gate_report.py').unlink()
   (source / 'dags/rollback_model.py').unlink()
   (source / 'dags/ct_reports.py').write_text(
       'from airflow.sdk import DAG\n\nwith DAG("ct_reports", schedule=None):\n  pass\n')
@@ -271,7 +271,7 @@ def test_a_deploy_that_fails_midway_converges_on_rerun(gcs, source, tmp_path, ki
   run(clean_src, f'gs://{clean.name}', SHA2)
   assert _state(client, bucket) == _state(client, clean)
   assert 'dags/rollback_model.py' not in snapshot(client, bucket)
-  assert 'plugins/ct_platform/report.py' not in snapshot(client, bucket)
+  assert 'plugins/ct_platform/gate_report.py' not in snapshot(client, bucket)
   assert bucket.get_blob('data/ct/deploy_in_progress.json') is None
 
 
@@ -300,14 +300,14 @@ def test_foreign_objects_survive_every_deploy(gcs, source):
     bucket.blob(name).upload_from_string(data)
   run(source, f'gs://{bucket.name}')
   (source / 'dags/rollback_model.py').unlink()
-  (source / 'plugins/ct_platform/report.py').unlink()
+  (source / 'plugins/ct_platform/gate_report.py').unlink()
   counts, _ = run(source, f'gs://{bucket.name}')
   assert counts['deleted'] == 2
   objects = snapshot(client, bucket)
   for name, data in FOREIGN.items():
     assert content(bucket, name) == data, name
   assert 'dags/rollback_model.py' not in objects
-  assert 'plugins/ct_platform/report.py' not in objects
+  assert 'plugins/ct_platform/gate_report.py' not in objects
 
 
 def test_a_removed_dag_file_of_ours_is_deleted_on_the_next_deploy(gcs, source):
@@ -404,10 +404,10 @@ def test_local_folder_bucket(source, tmp_path):
   assert expected <= files and set(FOREIGN) <= files
   assert not [f for f in files if '/.' in f or f.startswith('.')]  # no temp files left
 
-  (source / 'plugins/ct_platform/report.py').unlink()
+  (source / 'plugins/ct_platform/gate_report.py').unlink()
   third, _ = run(source, str(bucket), env='local')
   assert (third['uploaded'], third['deleted']) == (0, 1)
-  assert not (bucket / 'plugins/ct_platform/report.py').exists()
+  assert not (bucket / 'plugins/ct_platform/gate_report.py').exists()
   for name, data in FOREIGN.items():
     assert (bucket / name).read_bytes() == data
 

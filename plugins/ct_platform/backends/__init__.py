@@ -20,7 +20,7 @@ from ct_platform.config import Settings
 BACKENDS = {
     'warehouse': {'duckdb': 'ct_platform.backends.duckdb_warehouse:DuckDBWarehouse',
                   'bigquery': 'ct_platform.backends.bigquery_warehouse:BigQueryWarehouse'},
-    'runner': {'local': 'ct_platform.backends.local_runner:LocalPipelineRunner',
+    'runner': {'local': 'ct_platform.backends.local_pipeline:LocalPipelineRunner',
                'vertex': 'ct_platform.backends.vertex:VertexPipelineRunner',
                'kfp': 'ct_platform.backends.kfp:KfpPipelineRunner'},
     'registry': {'local': 'ct_platform.backends.local_registry:LocalModelRegistry',

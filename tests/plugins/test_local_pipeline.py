@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ct_platform.backends import runner_from_config
-from ct_platform.backends.local_runner import LocalPipelineRunner
+from ct_platform.backends.local_pipeline import LocalPipelineRunner
 from ct_platform.backends.runner import PipelineRunSpec
 from ct_platform.triggers.pipeline_run import PipelineRunTrigger
 
