@@ -136,9 +136,6 @@ class Settings:
     return Path(self.notification_file) if self.notification_file else self.local(
         'notifications.jsonl')
 
-  def as_dict(self) -> dict:
-    return dataclasses.asdict(self)
-
 
 PROFILES = {
     # The embedded default: its window covers the whole shipped sample (2013-2016)

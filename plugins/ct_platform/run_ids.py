@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-MAX_LEN = 128
-
 
 def slug(text: str, max_len: int = 40) -> str:
   s = re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')

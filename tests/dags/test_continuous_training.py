@@ -185,6 +185,9 @@ def test_manual_mode_approved(airflow_env, local_dir, fake_pipeline_env):
   states = _manual_run(airflow_env, local_dir, fake_pipeline_env, 'Approve')
   assert states['request_approval'] == 'success' and states['promote'] == 'success'
   assert json.loads(local_dir.joinpath(*ALIAS).read_text())['version'] == 1
+  asked = [n for n in notifications(local_dir) if n['event'] == 'approval_requested']
+  assert len(asked) == 1 and 'approve or reject under Required Actions' in asked[0]['message']
+  assert asked[0]['details']['dag_id'] == 'continuous_training'
 
 
 def test_manual_mode_rejected(airflow_env, local_dir, fake_pipeline_env):

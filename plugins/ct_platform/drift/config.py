@@ -37,9 +37,6 @@ class DriftConfig:
   max_duplicate_rate: float | None = 0.05
   path: str = ''
 
-  def kinds(self) -> dict:
-    return {name: f.kind for name, f in self.features.items()}
-
 
 def _number(path, field, value, minimum=0.0, maximum=None, allow_none=False):
   if value is None and allow_none:

@@ -22,12 +22,19 @@ class PromotionApprovalOperator(ApprovalOperator):
 
   def execute(self, context):
     from ct_platform.config import load_settings
+    from ct_platform.notify import notify
 
-    hours = load_settings(self.settings_overrides).approval_timeout_hours
+    settings = load_settings(self.settings_overrides)
+    hours = settings.approval_timeout_hours
     if hours <= 0:
       raise ValueError(f'setting approval_timeout_hours: {hours!r} must be > 0 (an '
                        f'unanswered request rejects when it expires)')
     self.response_timeout = dt.timedelta(hours=hours)
     self.log.info('approval request expires in %s (approval_timeout_hours=%s); '
                   'no answer rejects', self.response_timeout, hours)
+    dag_run = context['dag_run']
+    # said before parking: whoever approves learns of it without watching the UI
+    notify('approval_requested', f'{self.subject}: approve or reject under Required '
+           f'Actions in Airflow within {hours:g} h (no answer rejects)', settings,
+           dag_id=dag_run.dag_id, run_id=dag_run.run_id, expires_in_hours=hours)
     return super().execute(context)
