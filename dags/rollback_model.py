@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Param, task
 
-from ct_platform.assets import CHAMPION
+from ct_platform.assets import CHAMPION, MODEL_NAME
 
 with DAG(
     dag_id='rollback_model',
@@ -27,7 +27,7 @@ have passed its smoke test; then the `champion` alias moves to it (atomically) a
 the champion Asset is updated. Nothing is deleted.
 """,
     params={
-        'model': Param('chicago-taxi-tipper', type='string', pattern='^[a-z0-9][a-z0-9-]{0,62}$',
+        'model': Param(MODEL_NAME, type='string', pattern='^[a-z0-9][a-z0-9-]{0,62}$',
                        description='Registered model name'),
         'version': Param(1, type='integer', minimum=1, description='Version to make champion'),
         'reason': Param(None, type=['null', 'string'], maxLength=500,

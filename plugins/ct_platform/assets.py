@@ -7,15 +7,20 @@ in google.cloud.storage, aiohttp and grpc: about 1.7 s) in every parse of the DA
 by the dag-processor. `x-` schemes are user-defined and skip the lookup. Producers
 elsewhere refer to these by name: `Asset.ref(name=SOURCE_TABLE_NAME)`.
 
-Standard library and airflow.sdk only: DAG files import this at parse time.
+Standard library, airflow.sdk and ct_platform.config (itself standard library only):
+DAG files import this at parse time.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset
 
+from ct_platform.config import Settings
+
+# the model the DAGs serve by default (a Settings field; `model_name` in ct_settings)
+MODEL_NAME = Settings.model_name
 SOURCE_TABLE_NAME = 'chicago_taxi_trips.taxi_trips'
-CHAMPION_NAME = 'chicago-taxi-tipper.champion'
+CHAMPION_NAME = f'{MODEL_NAME}.champion'
 
 # An upstream ELT DAG that refreshes the source table emits this; continuous_training
 # is scheduled on it (besides its cron).
@@ -23,4 +28,4 @@ SOURCE_TABLE = Asset(name=SOURCE_TABLE_NAME,
                      uri='x-bigquery://bigquery-public-data/chicago_taxi_trips/taxi_trips')
 # Updated when the champion alias moves (promotion or rollback); the event's extra is
 # the registry record of the new champion (model, version, model_uri, ...).
-CHAMPION = Asset(name=CHAMPION_NAME, uri='x-ct-model://chicago-taxi-tipper/champion')
+CHAMPION = Asset(name=CHAMPION_NAME, uri=f'x-ct-model://{MODEL_NAME}/champion')
