@@ -115,13 +115,8 @@ with DAG(
 
   @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
   def window_has_rows(span):
-    if span['rows']:
-      return True
-    from ct_platform.notify import notify
-    notify('window_empty', f'window {span["window"]["start"]}..{span["window"]["end"]} has '
-           f'no rows in the source table: nothing to train on, the run ends here',
-           _settings(), span=span['uri'])
-    return False
+    from ct_platform import tasks
+    return tasks.window_has_rows(span, _settings())
 
   @task
   def evaluate_drift(span, champion, plan):
@@ -140,10 +135,8 @@ with DAG(
   @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
   def retrain_needed(verdict):
     """No significant drift and a fresh champion: the run ends here, successfully."""
-    if not verdict['retrain']:
-      from ct_platform.notify import notify
-      notify('no_retrain', verdict['reason'], _settings(), report=verdict['report'])
-    return verdict['retrain']
+    from ct_platform import tasks
+    return tasks.retrain_needed(verdict, _settings())
 
   @task(retries=0)
   def promotion_gate(result, champion, plan):
@@ -156,17 +149,8 @@ with DAG(
 
   @task.branch(retries=0)
   def choose_path(decision, plan):
-    if not decision['promote']:
-      from ct_platform.notify import notify
-      notify('candidate_rejected', 'candidate rejected: ' + '; '.join(decision['reasons']),
-             _settings(), report=decision['report'])
-      return 'end'
-    if plan['dry_run']:
-      print('dry_run: the candidate passed the gate; stopping before promotion')
-      return 'end'
-    if plan['promotion_mode'] == 'manual':
-      return ['request_approval', 'promote']
-    return 'promote'
+    from ct_platform import tasks
+    return tasks.choose_path(decision, plan, _settings())
 
   request_approval = PromotionApprovalOperator(
       task_id='request_approval',
@@ -213,16 +197,16 @@ with DAG(
 
   @task(trigger_rule='all_done', retries=0)
   def summarize(ti=None):
-    from ct_platform import tasks
+    from ct_platform import run_report
     pulled = {k: ti.xcom_pull(task_ids=k) for k in (
         'plan_run', 'extract_span', 'evaluate_drift', 'run_pipeline', 'promotion_gate',
         'promote', 'find_champion')}
     drift = pulled['evaluate_drift'] if isinstance(pulled['evaluate_drift'], dict) else None
-    text = tasks.run_report(pulled['plan_run'], pulled['extract_span'], drift,
+    text = run_report.run_report(pulled['plan_run'], pulled['extract_span'], drift,
                             pulled['run_pipeline'], pulled['promotion_gate'],
                             pulled['promote'], pulled['find_champion'])
     print(text)
-    tasks.save_run_summary_text(text, _settings())
+    run_report.save_run_summary_text(text, _settings())
     return text
 
   plan = plan_run()

@@ -210,53 +210,40 @@ def rollback(version, settings: Settings) -> dict:
   return {'version': int(version), 'model_uri': record['model_uri']}
 
 
-def run_report(plan, span, drift, result, decision, promotion, champion) -> str:
-  """The readable end-of-run summary (the log, and `make run`'s last words)."""
-  lines = ['', '=' * 72, f'continuous_training {plan["run_id"]}' if plan else 'run', '=' * 72]
-  if plan:
-    w = plan['window']
-    lines.append(f'window     {w["start"]} .. {w["end"]} ({w["days"]} days, end from '
-                 f'{w["source"]})')
-  if span:
-    lines.append(f'span       {span["rows"]} rows at {span["uri"]}')
-    if not span['rows']:
-      lines.append('verdict    window empty: nothing to train on; the run ended here')
-  if drift:
-    lines.append(f'drift      retrain={drift["retrain"]}: {drift["reason"]}')
-    if drift.get('report'):
-      lines.append(f'           report {drift["report"]}')
-  if result:
-    s = result['summary']
-    lines.append(f'pipeline   run {result["run_id"]}: {s["status"]}, blessed='
-                 f'{s["blessing"]["blessed"]}, smoke test '
-                 f'{"passed" if (s["smoke_test"] or {}).get("passed") else "not passed"}')
-    cand = (s['metrics']['candidate'] or {}).get('overall', {})
-    base = (s['metrics']['baseline'] or {}).get('overall', {})
-    for name in sorted(cand):
-      lines.append(f'  {name:<18} candidate {cand[name]:.4f}   champion '
-                   + (f'{base[name]:.4f}' if name in base else '-'))
-  if decision:
-    lines.append(f'decision   {decision["outcome"].upper()}'
-                 + (f' (override: {decision["override"]["kind"]})'
-                    if decision.get('override') else ''))
-    for r in decision['reasons']:
-      lines.append(f'  - {r}')
-    lines.append(f'report     {decision["report"]}')
-  if promotion:
-    lines.append(f'champion   version {promotion["version"]} at {promotion["model_uri"]}')
-  elif champion:
-    lines.append(f'champion   unchanged: version {champion["version"]} at '
-                 f'{champion["model_uri"]}')
-  lines.append('=' * 72)
-  return '\n'.join(lines)
+# --- the branch rules (the DAG file only wires them) ------------------------------------
+
+def window_has_rows(span: dict, settings: Settings) -> bool:
+  """An empty window ends the run here, successfully, and says so."""
+  if span['rows']:
+    return True
+  from ct_platform.notify import notify
+  notify('window_empty', f'window {span["window"]["start"]}..{span["window"]["end"]} has '
+         f'no rows in the source table: nothing to train on, the run ends here',
+         settings, span=span['uri'])
+  return False
 
 
-def save_run_summary_text(text: str, settings: Settings) -> None:
-  """Locally, the last run's summary also goes to <local_dir>/last_run_summary.txt."""
-  if settings.profile == 'local':
-    path = settings.local('last_run_summary.txt')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + '\n')
+def retrain_needed(verdict: dict, settings: Settings) -> bool:
+  """No significant drift and a fresh champion: the run ends here, successfully."""
+  if not verdict['retrain']:
+    from ct_platform.notify import notify
+    notify('no_retrain', verdict['reason'], settings, report=verdict['report'])
+  return verdict['retrain']
+
+
+def choose_path(decision: dict, plan: dict, settings: Settings):
+  """The task(s) after the gate: end (rejected, dry run), promote, or approval first."""
+  if not decision['promote']:
+    from ct_platform.notify import notify
+    notify('candidate_rejected', 'candidate rejected: ' + '; '.join(decision['reasons']),
+           settings, report=decision['report'])
+    return 'end'
+  if plan['dry_run']:
+    print('dry_run: the candidate passed the gate; stopping before promotion')
+    return 'end'
+  if plan['promotion_mode'] == 'manual':
+    return ['request_approval', 'promote']
+  return 'promote'
 
 
 def prune_spans(settings: Settings) -> list:
