@@ -19,7 +19,7 @@ PIPELINE_VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo de
 IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
-.PHONY: help envs env-orchestration env-pipeline lock schema run run-pipeline test warehouse airflow \
+.PHONY: help envs env-orchestration env-pipeline lock schema schema-curate run run-pipeline test warehouse airflow \
         test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift clean deploy
 
 help:  ## list the targets
@@ -40,6 +40,9 @@ lock:  ## re-resolve both lock files from requirements-local.in and pipeline/req
 
 schema: env-pipeline  ## bootstrap pipeline/schema/schema.pbtxt with SchemaGen + curation (review the diff)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --span-uri $(TFX_SAMPLE)
+
+schema-curate: env-pipeline  ## re-apply pipeline/schema/curation.yaml to the committed schema.pbtxt
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --curate-only
 
 RUN_DATE ?= 2017-01-01
 RUN_CONF ?= {}
