@@ -12,7 +12,10 @@ def build_eval_config(policy: dict) -> tfma.EvalConfig:
   variant has none), and writes no blessing at all without thresholds
   (tensorflow/tfx#5148), so every policy metric carries both.
   """
-  metrics = [tfma.MetricConfig(class_name='ExampleCount')]
+  # MeanLabel: the share of positives, so the summary can say when the split holds one
+  # class only (AUC is undefined there; TFMA reports 0 for it).
+  metrics = [tfma.MetricConfig(class_name='ExampleCount'),
+             tfma.MetricConfig(class_name='MeanLabel')]
   for m in policy['metrics']:
     # A plain `threshold` would apply to every slice (TFMA's metrics_validator),
     # failing the blessing on a 3-row slice; the policy holds the whole eval split to

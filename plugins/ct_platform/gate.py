@@ -5,8 +5,9 @@ into TFMA thresholds (contracts/promotion_policy.yaml), so the two cannot disagr
 
 Promote only if the candidate
   - comes from a completed run whose summary passes its schema (else: GateError),
-  - has no data anomalies, passed its smoke test, and was evaluated against the
-    current champion (when there is one),
+  - has no data anomalies, was judged on a test split holding both classes (else AUC is
+    undefined), passed its smoke test, and was evaluated against the current champion
+    (when there is one),
   - is blessed by the Evaluator,
   - meets each policy metric's lower bound and beats the champion by min_delta,
   - regresses on no listed slice (with enough examples) by more than its tolerance.
@@ -53,6 +54,13 @@ class Decision:
             'checks': [c.as_dict() for c in self.checks], 'override': self.override}
 
 
+def anomaly_text(anomaly: dict) -> str:
+  """The pipeline's one-line message; summaries written before it had one: built here."""
+  return anomaly.get('message') or (
+      f'data validation (split {anomaly["split"]}): {anomaly["feature"]}: '
+      f'{anomaly["short_description"]}: {anomaly["description"]}')
+
+
 def _slice_key(slice_dict: dict) -> tuple:
   return tuple(sorted(slice_dict.items()))
 
@@ -74,8 +82,8 @@ def evaluate(summary: dict, champion: dict | None, policy: dict,
   anomalies = summary['data_validation']['anomalies']
   check('data_validation', completed and not anomalies,
         'no anomalies' if not anomalies else
-        'anomalies: ' + '; '.join(f'{a["feature"]}: {a["short_description"]}'
-                                  for a in anomalies), hard=True)
+        f'{len(anomalies)} anomalies: ' + ' | '.join(anomaly_text(a) for a in anomalies),
+        hard=True)
   if completed:
     blessing = summary['blessing']
     if not blessing['evaluated'] or blessing['blessed'] is None:
@@ -84,6 +92,11 @@ def evaluate(summary: dict, champion: dict | None, policy: dict,
     if not summary['thresholds']:
       raise GateError('run summary: thresholds are empty; the Evaluator must hold the '
                       'candidate to the policy')
+    labels = summary.get('label_distribution')
+    if labels:
+      check('label_distribution', not labels['single_class'],
+            labels['message'] or f'{labels["split"]} split: {labels["positives"]} positives '
+            f'of {labels["examples"]}', hard=True)
     smoke = summary['smoke_test']
     check('smoke_test', bool(smoke and smoke['passed']),
           smoke['message'] if smoke else 'no smoke test result', hard=True)

@@ -77,6 +77,10 @@ def test_small_slices_are_ignored():
         'split': 'eval', 'feature': 'fare', 'short_description': 'Unexpected data type',
         'description': 'x', 'types': ['UNKNOWN_TYPE']}]), 'data_validation'),
     (lambda s: s.update(baseline_model_uri='/somewhere/else'), 'baseline_is_champion'),
+    (lambda s: s.update(label_distribution={
+        'split': 'test', 'examples': 120, 'positives': 0, 'single_class': True,
+        'message': 'test split has 0 positives of 120: AUC undefined'}),
+     'label_distribution'),
 ])
 def test_force_promote_never_overrides_hard_checks(mutate, hard_check):
   s = beating_champion()
@@ -126,3 +130,40 @@ def test_champion_without_baseline_metrics_is_rejected():
   s = summary('blessed')  # first-run variant, but a champion exists now
   d = evaluate(s, {'version': 1, 'model_uri': '/registry/m/versions/1/model'}, POLICY)
   assert not d.promote and 'baseline_is_champion' in failed(d)
+
+
+def test_one_class_test_split_rejects_with_that_reason_first():
+  """Nobody tipped: TFMA reports AUC 0.0 and the metric checks fail too, but the first
+  reason a user reads is the real one."""
+  s = summary('blessed')
+  for m in ('auc', 'binary_accuracy'):
+    s['metrics']['candidate']['overall'][m] = 0.0
+  s['label_distribution'] = {'split': 'test', 'examples': 120, 'positives': 0,
+                             'single_class': True,
+                             'message': 'test split has 0 positives of 120: AUC undefined'}
+  d = evaluate(s, None, POLICY)
+  assert not d.promote
+  assert d.reasons[0] == 'label_distribution: test split has 0 positives of 120: AUC undefined'
+
+
+def test_both_classes_present_passes_the_label_check():
+  s = summary('blessed')
+  s['label_distribution'] = {'split': 'test', 'examples': 120, 'positives': 37,
+                             'single_class': False, 'message': ''}
+  d = evaluate(s, None, POLICY)
+  assert d.promote and 'label_distribution' not in failed(d)
+
+
+def test_anomaly_reason_carries_the_pipeline_message():
+  s = summary('stopped')
+  message = ('data validation (split train): fare: Invalid values: 67 of 360 values are '
+             'NaN; the schema allows no NaN; Float feature has NaN values.')
+  s['data_validation']['anomalies'][0]['message'] = message
+  d = evaluate(s, None, POLICY)
+  assert any(message in r for r in d.reasons), d.reasons
+  # an older summary without messages still names split, feature and description
+  old = summary('stopped')
+  first = old['data_validation']['anomalies'][0]
+  d = evaluate(old, None, POLICY)
+  assert any(f'(split {first["split"]}): {first["feature"]}: {first["short_description"]}'
+             in r for r in d.reasons), d.reasons

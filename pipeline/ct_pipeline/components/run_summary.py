@@ -18,9 +18,12 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
-from ct_pipeline import contracts
+from ct_pipeline import config, contracts
 from ct_pipeline.components.anomaly_check import read_anomalies
 from ct_pipeline.components.smoke_test import RESULT_FILE as SMOKE_RESULT_FILE
+
+# The split the Evaluator judges the candidate on (and the gate reads the metrics of).
+EVAL_SPLIT = config.EVALUATOR_SPLIT
 
 
 def _now() -> str:
@@ -156,6 +159,30 @@ def _split_counts(statistics) -> dict:
   return counts
 
 
+def label_distribution(metrics: dict, split: str) -> dict:
+  """Positives among the evaluated rows, from TFMA's example_count and mean_label.
+
+  A split with one class only leaves AUC undefined (TFMA reports 0.0): the message says
+  so, and the gate rejects with it instead of with 'auc 0.0000 is below the bound'.
+  """
+  overall = (metrics.get('candidate') or {}).get('overall', {})
+  examples = int(round(overall.get('example_count') or 0))
+  mean = overall.get('mean_label')
+  positives = int(round(mean * examples)) if mean is not None else None
+  result = {'split': split, 'examples': examples, 'positives': positives,
+            'single_class': bool(examples and positives in (0, examples)),
+            'message': ''}
+  if examples == 0:
+    result['message'] = f'{split} split has no rows: no metric is defined'
+    result['single_class'] = True
+  elif positives == 0:
+    result['message'] = f'{split} split has 0 positives of {examples}: AUC undefined'
+  elif positives == examples:
+    result['message'] = (f'{split} split has {examples} positives of {examples} (no '
+                         f'negative): AUC undefined')
+  return result
+
+
 def _thresholds(policy: dict) -> list:
   return [{'metric': m['name'], 'lower_bound': float(m['lower_bound']),
            'min_delta': float(m['min_delta'])} for m in policy['metrics']]
@@ -176,7 +203,7 @@ def write_summary(summary: dict, summary_uri: str) -> None:
 
 def _base_summary(run_id, pipeline_name, pipeline_version, variant, span_uri, examples,
                   statistics, anomalies, policy_json) -> dict:
-  found = read_anomalies(anomalies)
+  found = read_anomalies(anomalies, statistics)
   return {
       'schema_version': 1,
       'run_id': run_id,
@@ -224,6 +251,7 @@ def RunSummary(
       'metrics': {'candidate': metrics.get('candidate'),
                   'baseline': metrics.get('baseline')},
       'smoke_test': smoke,
+      'label_distribution': label_distribution(metrics, EVAL_SPLIT),
       'candidate_model_uri': model.uri,
       'pushed_model_uri': pushed_model.uri if pushed else None,
       'baseline_model_uri': (baseline_model.uri if baseline_model is not None
