@@ -1,8 +1,9 @@
 """Pipeline-wide settings shared by the runners (the TFX template's configs.py)."""
 
-import json
 import os
 from pathlib import Path
+
+from ct_pipeline import contracts
 
 # KFP v2 pipeline names must match [a-z0-9][a-z0-9-]{0,127}: no underscores.
 PIPELINE_NAME = 'chicago-taxi-tipper'
@@ -19,12 +20,18 @@ TUNER_FN = 'ct_pipeline.models.model.tuner_fn'
 TRAIN_NUM_STEPS = 1000
 EVAL_NUM_STEPS = 150
 
-# Train/eval split by hash of the whole row: 3/4 train, 1/4 eval.
-SPLIT_BUCKETS = {'train': 3, 'eval': 1}
+# Split by hash of the whole serialized row (CsvExampleGen without a partition feature),
+# so identical rows always land in the same split: 60% train, 20% eval (the Trainer's
+# validation data and the Tuner's objective), 20% test (held out for the Evaluator and
+# the gate: the candidate is never judged on rows it was tuned on; the champion is
+# evaluated on the same test rows).
+SPLIT_BUCKETS = {'train': 3, 'eval': 1, 'test': 1}
+TRAINER_EVAL_SPLIT = 'eval'
+EVALUATOR_SPLIT = 'test'
 
 # Compiled-pipeline variants: with the champion as the Evaluator's baseline, or
-# without one for the very first run.
-VARIANTS = ('with_baseline', 'first_run')
+# without one for the very first run (names and rule: contracts/layout.py).
+VARIANTS = contracts.layout().VARIANTS
 
 # Beam for local runs: in_memory is fastest on the 15k-row sample: the whole run took
 # 78 s in_memory and 141.5 s with multi_processing on 2 cores (worker start-up costs
@@ -34,12 +41,12 @@ DEFAULT_BEAM_MODE = os.environ.get('CT_BEAM_MODE', 'in_memory')
 
 def train_args_json(num_steps: int = TRAIN_NUM_STEPS) -> str:
   """The Trainer's train_args runtime parameter: a whole TrainArgs proto as JSON."""
-  return json.dumps({'num_steps': int(num_steps)})
+  return contracts.layout().train_args(num_steps)
 
 
 def push_destination_json(base_directory: str) -> str:
   """The Pusher's push_destination runtime parameter: a PushDestination as JSON."""
-  return json.dumps({'filesystem': {'base_directory': base_directory}})
+  return contracts.layout().push_destination(base_directory)
 
 
 def beam_pipeline_args(mode: str = DEFAULT_BEAM_MODE, workers: int = 0) -> list:

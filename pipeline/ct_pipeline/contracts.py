@@ -1,10 +1,12 @@
-"""The files the pipeline shares with the DAG: promotion policy and run-summary schema.
+"""The files the pipeline shares with the DAG: promotion policy, run-summary schema,
+drift thresholds and the layout (variants, runtime parameter names, where files go).
 
 They exist once, in plugins/ct_platform/contracts/ (the Airflow deploy carries them
 there); the pipeline image copies that folder to /pipeline/contracts. CT_CONTRACTS_DIR
 overrides where they are read from.
 """
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -19,15 +21,26 @@ def contracts_dir() -> Path:
   return _REPO_CONTRACTS if _REPO_CONTRACTS.is_dir() else _IMAGE_CONTRACTS
 
 
-def _shared_module():
-  """The DAG side's contracts module (plain Python + yaml + jsonschema), loaded from the
-  same folder as the files, so both sides apply one set of policy rules."""
+@functools.lru_cache(maxsize=None)
+def _load(filename: str, module_name: str):
+  """A module of the shared contracts folder, loaded by path (the pipeline env has no
+  ct_platform; the folder's rule is that none of its modules imports it)."""
   import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location('ct_shared_contracts',
-                                                contracts_dir() / '__init__.py')
+  spec = importlib.util.spec_from_file_location(module_name, contracts_dir() / filename)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def _shared_module():
+  """The DAG side's contracts module (plain Python + yaml + jsonschema), so both sides
+  apply one set of policy rules."""
+  return _load('__init__.py', 'ct_shared_contracts')
+
+
+def layout():
+  """contracts/layout.py: variant names and rule, runtime parameter names, file places."""
+  return _load('layout.py', 'ct_shared_layout')
 
 
 def load_policy(path=None) -> dict:

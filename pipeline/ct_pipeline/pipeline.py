@@ -1,6 +1,7 @@
 """The TFX pipeline definition, shared by the local runner and the KFP v2 compiler.
 
-    CsvExampleGen(span_uri, *.csv) -> StatisticsGen -> ExampleValidator(curated schema)
+    CsvExampleGen(span_uri, *.csv; train / eval / test by row hash) -> StatisticsGen
+      -> ExampleValidator(curated schema)
       -> AnomalyCheck
          anomaly_count == 0: Transform -> [Tuner] -> Trainer -> Evaluator(policy,
                              [champion via Importer]) -> Pusher(candidate folder)
@@ -29,20 +30,16 @@ from ct_pipeline.eval_config import build_eval_config
 
 def runtime_parameters(span_uri='', summary_uri='', run_id='manual',
                        baseline_model_uri='', train_args=None, push_destination=''):
-  """The pipeline's runtime parameters; their defaults are what LocalDagRunner uses."""
-  return {
-      'span_uri': data_types.RuntimeParameter(name='span_uri', ptype=str,
-                                              default=span_uri),
-      'summary_uri': data_types.RuntimeParameter(name='summary_uri', ptype=str,
-                                                 default=summary_uri),
-      'run_id': data_types.RuntimeParameter(name='run_id', ptype=str, default=run_id),
-      'baseline_model_uri': data_types.RuntimeParameter(
-          name='baseline_model_uri', ptype=str, default=baseline_model_uri),
-      'train_args': data_types.RuntimeParameter(
-          name='train_args', ptype=str, default=train_args or config.train_args_json()),
-      'push_destination': data_types.RuntimeParameter(
-          name='push_destination', ptype=str, default=push_destination),
-  }
+  """The pipeline's runtime parameters (names: contracts/layout.py); their defaults are
+  what LocalDagRunner uses."""
+  names = contracts.layout()
+  defaults = {
+      names.SPAN_URI: span_uri, names.SUMMARY_URI: summary_uri, names.RUN_ID: run_id,
+      names.BASELINE_MODEL_URI: baseline_model_uri,
+      names.TRAIN_ARGS: train_args or config.train_args_json(),
+      names.PUSH_DESTINATION: push_destination}
+  return {name: data_types.RuntimeParameter(name=name, ptype=str, default=defaults[name])
+          for name in names.RUNTIME_PARAMETERS}
 
 
 def create_pipeline(
@@ -63,7 +60,7 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
   """Builds the pipeline; `params` comes from runtime_parameters()."""
   policy = policy or contracts.load_policy()
-  variant = 'with_baseline' if with_baseline else 'first_run'
+  variant = contracts.layout().variant_for(with_baseline)
 
   example_gen = tfx.components.CsvExampleGen(
       input_base=params['span_uri'],
@@ -98,6 +95,10 @@ def create_pipeline(
     transform = tfx.components.Transform(
         examples=example_gen.outputs['examples'],
         schema=schema_gen.outputs['schema'],
+        # analyze train; transform what the Trainer reads (the Evaluator and the smoke
+        # test read the raw test split through the model's own transform signature)
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=['train'], transform=['train', config.TRAINER_EVAL_SPLIT]),
         preprocessing_fn=config.PREPROCESSING_FN)
     components.append(transform)
 
@@ -127,7 +128,7 @@ def create_pipeline(
     evaluator_args = dict(
         examples=example_gen.outputs['examples'],
         model=trainer.outputs['model'],
-        example_splits=['eval'],
+        example_splits=[config.EVALUATOR_SPLIT],
         eval_config=build_eval_config(policy))
     summary_inputs = {}
     if with_baseline:
@@ -153,6 +154,7 @@ def create_pipeline(
 
     smoke_test = SmokeTest(model=trainer.outputs['model'],
                            examples=example_gen.outputs['examples'],
+                           split=config.EVALUATOR_SPLIT,
                            num_examples=smoke_test_examples)
     components.append(smoke_test)
 

@@ -15,7 +15,7 @@ def _only(root, component, output):
 
 def test_example_gen_writes_hash_splits(first_run):
   examples = _only(first_run.pipeline_root, 'CsvExampleGen', 'examples')
-  assert {p.name for p in examples.iterdir()} == {'Split-train', 'Split-eval'}
+  assert {p.name for p in examples.iterdir()} == {'Split-train', 'Split-eval', 'Split-test'}
   assert list((examples / 'Split-eval').glob('*.gz'))
 
 

@@ -29,7 +29,8 @@ def test_manifest_beside_the_span_is_not_read_as_rows(first_run):
   counts = first_run.summary['span']['split_counts']
   # A manifest read as CSV would add a row (or fail the parse).
   assert sum(counts.values()) == len(read_sample())
-  assert set(counts) == {'train', 'eval'} and counts['train'] > 2 * counts['eval']
+  assert set(counts) == {'train', 'eval', 'test'}
+  assert counts['train'] > 2 * counts['eval'] and counts['test'] > 0.1 * sum(counts.values())
 
 
 def test_summary_is_sliced_as_the_policy_says(first_run):
@@ -74,10 +75,14 @@ def _assert_stopped(run, feature, short_description):
   assert s['blessing'] == {'evaluated': False, 'blessed': None, 'reasons': []}
   found = [a for a in s['data_validation']['anomalies'] if a['feature'] == feature]
   assert found, json.dumps(s['data_validation'], indent=1)
-  assert any(short_description in a['short_description'] for a in found), found
+  # TFDV names it "Multiple errors" when a second reason joins (a range, say): the
+  # message a user reads names each reason
+  assert any(short_description in a['short_description'] or short_description in a['message']
+             for a in found), found
   # Stopped before Transform: nothing was trained.
   for component in ('Transform', 'Trainer', 'Evaluator', 'Pusher'):
     assert not (run.pipeline_root / component).exists(), component
+  return found
 
 
 def test_missing_column_stops_the_run_before_transform(missing_column_run):
@@ -86,3 +91,77 @@ def test_missing_column_stops_the_run_before_transform(missing_column_run):
 
 def test_text_in_numeric_column_stops_the_run_before_transform(text_in_numeric_run):
   _assert_stopped(text_in_numeric_run, 'trip_miles', 'Unexpected data type')
+
+
+def test_non_finite_values_stop_the_run_naming_feature_and_count(non_finite_run):
+  fare = _assert_stopped(non_finite_run, 'fare', 'Invalid values')
+  nan_rows = len(read_sample()[::9])
+  counted = 0
+  for a in fare:
+    assert 'FLOAT_TYPE_HAS_NAN' in a['types']
+    assert a['message'].startswith(f'data validation (split {a["split"]}): fare: ')
+    assert 'values are NaN; the schema allows no NaN' in a['message'], a['message']
+    counted += int(a['message'].split(': ')[3].split(' of ')[0])
+  assert counted == nan_rows  # every NaN counted, over the splits
+  miles = [a for a in non_finite_run.summary['data_validation']['anomalies']
+           if a['feature'] == 'trip_miles']
+  assert miles and all('FLOAT_TYPE_HAS_INF' in a['types'] for a in miles)
+  assert all('values are infinite; the schema allows no infinity' in a['message']
+             for a in miles), miles
+
+
+def test_absurd_fare_and_garbage_payment_type_stop_the_run(out_of_range_run):
+  fare = _assert_stopped(out_of_range_run, 'fare', 'Out-of-range values')
+  assert any('4.1e+07>100000' in a['message'] for a in fare), fare
+  payment = _assert_stopped(out_of_range_run, 'payment_type', 'Unexpected string values')
+  assert all('Bitcoin??' in a['message'] for a in payment), payment
+
+
+def _serialized_examples(split_dir: Path) -> set:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  files = [str(p) for p in split_dir.glob('*.gz')]
+  return {bytes(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type='GZIP')}
+
+
+def test_identical_rows_land_in_the_same_split(out_of_range_run):
+  """Every row of that span is there twice: no copy may sit in another split than its
+  twin (leakage that would flatter the test metrics)."""
+  examples = sorted((out_of_range_run.pipeline_root / 'CsvExampleGen' / 'examples')
+                    .iterdir())[0]
+  splits = {name: _serialized_examples(examples / f'Split-{name}')
+            for name in ('train', 'eval', 'test')}
+  assert all(splits.values())
+  assert not splits['train'] & splits['eval']
+  assert not splits['train'] & splits['test']
+  assert not splits['eval'] & splits['test']
+
+
+def test_a_legitimate_new_payment_type_passes_validation(first_run, good_span):
+  text = (good_span / 'part-000.csv').read_text()
+  assert ',Mobile,' in text  # in the span, absent from the 2013-2016 sample
+  assert first_run.summary['data_validation']['anomaly_count'] == 0
+
+
+def test_evaluator_judges_the_held_out_test_split(first_run):
+  s = first_run.summary
+  counts = s['span']['split_counts']
+  overall = s['metrics']['candidate']['overall']
+  assert int(overall['example_count']) == counts['test']
+  labels = s['label_distribution']
+  assert labels['split'] == 'test' and labels['examples'] == counts['test']
+  assert 0 < labels['positives'] < labels['examples'] and not labels['single_class']
+  assert labels['message'] == ''
+  # Transform writes only what the Trainer reads: the test split stays raw
+  transformed = sorted((first_run.pipeline_root / 'Transform' / 'transformed_examples')
+                       .iterdir())[0]
+  assert {p.name for p in transformed.iterdir()} == {'Split-train', 'Split-eval'}
+
+
+def test_a_window_with_one_class_says_auc_is_undefined(no_tips_run):
+  s = no_tips_run.summary
+  contracts.validate_summary(s)
+  assert s['status'] == 'completed'
+  labels = s['label_distribution']
+  n = s['span']['split_counts']['test']
+  assert labels == {'split': 'test', 'examples': n, 'positives': 0, 'single_class': True,
+                    'message': f'test split has 0 positives of {n}: AUC undefined'}

@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 
-from ct_pipeline import config
+from ct_pipeline import config, contracts
 
 # Placeholder root compiled into runtimeConfig.gcsOutputDirectory; every submission
 # gives its own pipeline_root.
@@ -52,7 +52,7 @@ def compile_variant(with_baseline: bool, args) -> dict:
 
   from ct_pipeline import pipeline  # pylint: disable=g-import-not-at-top
 
-  variant = 'with_baseline' if with_baseline else 'first_run'
+  variant = contracts.layout().variant_for(with_baseline)
   out_dir = os.path.join(args.output_dir, variant)
   os.makedirs(out_dir, exist_ok=True)
   p = pipeline.create_pipeline(

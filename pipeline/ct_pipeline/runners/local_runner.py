@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from ct_pipeline import config
+from ct_pipeline import config, contracts
 
 
 def parse_args(argv=None):
@@ -67,13 +67,14 @@ def main(argv=None) -> int:
   output_dir = os.path.abspath(args.output_dir)
   os.makedirs(output_dir, exist_ok=True)
   pipeline_root = os.path.join(output_dir, 'pipeline_root')
-  summary_uri = args.summary_uri or os.path.join(output_dir, 'run_summary.json')
+  layout = contracts.layout()
+  summary_uri = args.summary_uri or layout.run_summary_uri(output_dir)
   metadata_path = args.metadata_path or os.path.join(output_dir, 'metadata.sqlite')
   params = pipeline.runtime_parameters(
       span_uri=os.path.abspath(args.span_uri), summary_uri=summary_uri,
       run_id=args.run_id, baseline_model_uri=args.baseline_model_uri,
       train_args=config.train_args_json(args.train_steps),
-      push_destination=config.push_destination_json(os.path.join(output_dir, 'candidate')))
+      push_destination=layout.push_destination(layout.candidate_dir(output_dir)))
   p = pipeline.create_pipeline(
       pipeline_root=pipeline_root, params=params,
       with_baseline=bool(args.baseline_model_uri), schema_path=args.schema_path,
