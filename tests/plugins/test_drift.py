@@ -148,6 +148,22 @@ def test_profile_counts_rows_that_are_exact_copies():
   assert profile_duckdb_table(con, 'twice', _config())['duplicate_rows'] == 11
 
 
+def test_nan_and_infinity_are_counted_and_kept_out_of_the_histogram():
+  con = duckdb.connect()
+  rows = [(float(i), i, 'a') for i in range(100)]
+  _table(con, 'clean', rows)
+  _table(con, 'broken', rows + [(float('nan'), 1, 'a')] * 10 + [(float('inf'), 1, 'a')])
+  clean = profile_duckdb_table(con, 'clean', _config())['features']['fare']
+  profile = profile_duckdb_table(con, 'broken', _config())
+  fare = profile['features']['fare']
+  assert fare['non_finite'] == 11 and fare['missing'] == 0
+  assert (fare['min'], fare['max']) == (0.0, 99.0)
+  assert fare['histogram'] == clean['histogram']  # the finite values, as TFDV bins them
+  quality = drift.check_data_quality(profile, 0.5)
+  assert quality['non_finite'] == {'fare': 11}
+  assert quality['message'].endswith('; non-finite values: fare 11')
+
+
 def test_duplicate_rate_over_its_threshold_stops_with_the_figures():
   profile = {'rows': 1202, 'duplicate_rows': 601}
   with pytest.raises(drift.DataQualityError) as e:

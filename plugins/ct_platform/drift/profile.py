@@ -34,7 +34,9 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
     rows      n = the row count (feature '')
     distinct_rows  n = the number of distinct rows over every column (feature ''): the
               rest are exact copies of another row (a load run twice, a join fan-out)
-    range     n = non-null count, lo/hi = min/max              (numeric)
+    range     n = non-null count, lo/hi = min/max of the finite values (numeric)
+    nonfinite n = NaN and infinite values (numeric; left out of min/max and the
+              histogram, as TFDV leaves NaN out of its histograms)
     quantile  value_key = k in 0..buckets, lo = the k-th of APPROX_QUANTILES(x, buckets),
               n = values <= it                                 (numeric, quantiles)
     bucket    value_key = bucket index 0..buckets, n = count   (numeric, standard;
@@ -53,26 +55,31 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
   for i, (name, kind) in enumerate(sorted(columns.items())):
     c, a = _q(name), f'c{i}'
     if kind == 'numeric':
-      bound_cols += [f'COUNT({c}) AS {a}__n', f'MIN(CAST({c} AS FLOAT64)) AS {a}__min',
-                     f'MAX(CAST({c} AS FLOAT64)) AS {a}__max']
+      x = f'CAST({c} AS FLOAT64)'
+      bad = f'(IS_NAN({x}) OR IS_INF({x}))'
+      fx = f'IF({bad}, NULL, {x})'  # the finite values only
+      bound_cols += [f'COUNT({c}) AS {a}__n', f'MIN({fx}) AS {a}__min',
+                     f'MAX({fx}) AS {a}__max', f'COUNTIF({bad}) AS {a}__nonfinite']
       parts.append(f"SELECT '{name}', 'range', CAST(NULL AS STRING), {a}__n, {a}__min, "
                    f'{a}__max FROM bounds')
+      parts.append(f"SELECT '{name}', 'nonfinite', CAST(NULL AS STRING), {a}__nonfinite, "
+                   f'NULL, NULL FROM bounds')
       if numeric_histogram == 'quantiles':
-        bound_cols.append(f'APPROX_QUANTILES(CAST({c} AS FLOAT64), {int(buckets)}) AS {a}__q')
+        bound_cols.append(f'APPROX_QUANTILES({fx}, {int(buckets)}) AS {a}__q')
         for k in range(int(buckets) + 1):
           # scalar boundaries (the ends are the exact min and max; a sketch's may not be)
           q = (f'{a}__min' if k == 0 else f'{a}__max' if k == int(buckets)
                else f'{a}__q[OFFSET({k})]')
           boundary_cols.append(f'{q} AS {a}__b{k}')
-          quantile_cols.append(f'COUNTIF(CAST({c} AS FLOAT64) <= {a}__b{k}) AS {a}__k{k}')
+          quantile_cols.append(f'COUNTIF({fx} <= {a}__b{k}) AS {a}__k{k}')
           parts.append(f"SELECT '{name}', 'quantile', '{k}', {a}__k{k}, {a}__b{k}, "
                        f'NULL FROM qcounts CROSS JOIN qbounds')
         continue
       parts.append(
           f"SELECT '{name}', 'bucket', CAST(b AS STRING), COUNT(*), NULL, NULL FROM ("
-          f'SELECT COALESCE(CAST(FLOOR(SAFE_DIVIDE(CAST({c} AS FLOAT64) - {a}__min, '
+          f'SELECT COALESCE(CAST(FLOOR(SAFE_DIVIDE({fx} - {a}__min, '
           f'{a}__max - {a}__min) * {int(buckets)}) AS INT64), 0) AS b '
-          f'FROM span CROSS JOIN bounds WHERE {c} IS NOT NULL) GROUP BY b')
+          f'FROM span CROSS JOIN bounds WHERE {fx} IS NOT NULL) GROUP BY b')
     elif kind == 'categorical':
       bound_cols += [f'COUNT({c}) AS {a}__n',
                      f'COUNT(DISTINCT CAST({c} AS STRING)) AS {a}__distinct']
@@ -136,6 +143,8 @@ def parse_profile(rows, column_types: dict, kinds: dict, buckets: int) -> dict:
     f = features[feature]
     if kind == 'range':
       f.update(present=n, min=lo, max=hi)
+    elif kind == 'nonfinite':
+      f['non_finite'] = n
     elif kind == 'bucket':
       index = min(int(key), buckets - 1)  # the maximum closes the last bucket
       bucket_counts.setdefault(feature, {})
@@ -180,6 +189,14 @@ def check_data_quality(profile: dict, max_duplicate_rate: float | None) -> dict:
   else:
     result['message'] = (f'duplicate rows: {duplicates} of {rows} ({rate:.1%}) are exact '
                          f'copies of another row')
+  # NaN / infinity: reported here (drift leaves them out of its histograms); the
+  # pipeline's data validation stops the run on them, naming the feature
+  non_finite = {name: f['non_finite'] for name, f in sorted(profile.get('features', {})
+                                                              .items()) if f.get('non_finite')}
+  result['non_finite'] = non_finite
+  if non_finite:
+    result['message'] += '; non-finite values: ' + ', '.join(
+        f'{name} {n}' for name, n in non_finite.items())
   if rate is not None and max_duplicate_rate is not None and rate > max_duplicate_rate:
     raise DataQualityError(
         f'data quality (evaluate_drift): {result["message"]}, above max_duplicate_rate '
