@@ -10,14 +10,14 @@ from harness import REPO, AirflowCluster
 
 TFX_CSV = (REPO / '.venv-pipeline' / 'lib' / 'python3.10' / 'site-packages' / 'tfx' /
            'examples' / 'chicago_taxi_pipeline' / 'data' / 'simple' / 'data.csv')
-FAKE_PIPELINE = REPO / 'tests' / 'fake_pipeline.py'
+FAKE_PIPELINE = REPO / 'tests' / 'fakes' / 'pipeline.py'
 # Rows copied from the sample 4 years later (2017-2020, 60 copies, ~900k rows): a window there takes
 # seconds to extract, long enough to kill the task in the middle of writing its span.
 BULK_COPIES = 60
 
 
 def fake_pipeline_command(mode='succeed', seconds=1) -> list:
-  """The local runner's command, swapped for the stand-in (tests/fake_pipeline.py)."""
+  """The local runner's command, swapped for the stand-in (tests/fakes/pipeline.py)."""
   return ['env', f'FAKE_PIPELINE_MODE={mode}', f'FAKE_PIPELINE_SECONDS={seconds}',
           sys.executable, str(FAKE_PIPELINE)]
 

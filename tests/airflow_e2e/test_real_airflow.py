@@ -3,7 +3,7 @@ api-server as their own processes, driven through the REST API as users' workflo
 
 The tests share one Airflow (conftest.cluster) and run in file order: the registry's
 history (first champion, then candidates judged against it) is part of what they check.
-The stand-in pipeline (tests/fake_pipeline.py) runs everywhere but in one case, which
+The stand-in pipeline (tests/fakes/pipeline.py) runs everywhere but in one case, which
 runs the real TFX pipeline on a small window.
 """
 

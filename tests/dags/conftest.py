@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 TFX_CSV = (REPO / '.venv-pipeline' / 'lib' / 'python3.10' / 'site-packages' / 'tfx' /
            'examples' / 'chicago_taxi_pipeline' / 'data' / 'simple' / 'data.csv')
-FAKE_PIPELINE = REPO / 'tests' / 'fake_pipeline.py'
+FAKE_PIPELINE = REPO / 'tests' / 'fakes' / 'pipeline.py'
 
 
 class AirflowEnv:
@@ -84,7 +84,7 @@ def local_dir(tmp_path):
 
 @pytest.fixture
 def fake_pipeline_env(tmp_path):
-  """Settings that swap the TFX run for tests/fake_pipeline.py (seconds, same files)."""
+  """Settings that swap the TFX run for tests/fakes/pipeline.py (seconds, same files)."""
   return {'CT_LOCAL_PIPELINE_COMMAND': json.dumps([sys.executable, str(FAKE_PIPELINE)]),
           'CT_POLL_INTERVAL_SECONDS': '0.5',
           'FAKE_PIPELINE_COUNTER': str(tmp_path / 'pipeline-starts.txt'),

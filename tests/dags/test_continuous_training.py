@@ -1,7 +1,7 @@
 """continuous_training under `airflow dags test`, with a stand-in pipeline process.
 
 The DAG, the operator, the trigger, the local runner, the warehouse, the gate and the
-registry are all real; only the TFX run is swapped for tests/fake_pipeline.py so
+registry are all real; only the TFX run is swapped for tests/fakes/pipeline.py so
 these take seconds. tests/dags/test_real_pipeline.py runs the real one.
 """
 

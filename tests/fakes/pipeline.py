@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / 'plugins' / 'data'
+DATA = Path(__file__).resolve().parents[1] / 'plugins' / 'data'
 
 
 def main():
