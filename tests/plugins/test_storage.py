@@ -2,12 +2,8 @@
 with the caller's credentials and never an Airflow Variable."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.http import gcs_emulator  # noqa: E402
 
 from ct_platform import storage  # noqa: E402

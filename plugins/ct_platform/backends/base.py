@@ -5,7 +5,7 @@
     ModelRegistry    LocalModelRegistry (local)   VertexModelRegistry
 
 Tasks call the factories in ct_platform.backends and use only what is declared here;
-tests/plugins/test_backend_interfaces.py checks every backend against its Protocol.
+tests/plugins/backends/test_base.py checks every backend against its Protocol.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ The rule that makes one folder serve two environments: nothing in contracts/ imp
 ct_platform (or anything outside the standard library, PyYAML and jsonschema). The
 pipeline env has no ct_platform; it loads these modules by file path
 (ct_pipeline/contracts.py), each on its own, so a module here imports no sibling either.
-tests/plugins/test_contracts.py fails if one ever does.
+tests/plugins/contracts/test_contracts.py fails if one ever does.
 """
 
 import json

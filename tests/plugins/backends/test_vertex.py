@@ -8,12 +8,9 @@ Connection google_cloud_default is anonymous here (its `is_anonymous` extra).
 import asyncio
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.vertex import FakeVertex, write_compiled_pipeline  # noqa: E402
 
 from ct_platform.backends.runner import PipelineRunSpec  # noqa: E402
@@ -376,7 +373,8 @@ def test_a_clear_after_success_starts_a_new_job_never_the_old_one(fake, runner, 
   with pytest.raises(TaskDeferred):
     op.execute(context)
   first = store[STATE_KEY]
-  summary = json.loads((Path(__file__).parent / 'data' / 'run_summary_blessed.json').read_text())
+  data = Path(__file__).resolve().parents[1] / 'data'
+  summary = json.loads((data / 'run_summary_blessed.json').read_text())
   Path(first['summary_uri']).parent.mkdir(parents=True, exist_ok=True)
   Path(first['summary_uri']).write_text(json.dumps(dict(summary, run_id=first['run_id'])))
   result = op.execute_complete(context, {'status': 'SUCCEEDED', 'run_id': first['run_id']})

@@ -13,7 +13,7 @@ import yaml
 
 from ct_platform import contracts
 
-DATA = Path(__file__).parent / 'data'
+DATA = Path(__file__).resolve().parents[1] / 'data'
 
 
 def _summary(name):

@@ -4,12 +4,8 @@ library's BIGQUERY_EMULATOR_HOST), and the span on gcp-storage-emulator."""
 
 import datetime as dt
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.bigquery import FakeBigQuery  # noqa: E402
 from fakes.http import gcs_emulator  # noqa: E402
 

@@ -4,13 +4,9 @@ server answering in KFP's v2beta1 JSON (tests/fakes/kfp.py)."""
 import asyncio
 import datetime as dt
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.kfp import FakeKfp  # noqa: E402
 
 from ct_platform.backends.kfp import KfpPipelineRunner  # noqa: E402

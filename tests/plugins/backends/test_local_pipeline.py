@@ -17,7 +17,7 @@ from ct_platform.backends.local_pipeline import LocalPipelineRunner
 from ct_platform.backends.runner import PipelineRunSpec
 from ct_platform.triggers.pipeline_run import PipelineRunTrigger
 
-FAKE = Path(__file__).resolve().parents[1] / 'fakes' / 'pipeline.py'
+FAKE = Path(__file__).resolve().parents[2] / 'fakes' / 'pipeline.py'
 
 
 @pytest.fixture
