@@ -13,9 +13,11 @@ pipelineSpec, driver patches). Hence experimental.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 from ct_platform import storage
 from ct_platform.backends.runner import PipelineRunSpec, RunState, TaskFailure, classify_failure
@@ -29,20 +31,22 @@ STATES = {'PENDING': 'PENDING', 'RUNNING': 'RUNNING', 'SUCCEEDED': 'SUCCEEDED',
 REQUEST_TIMEOUT_SECONDS = 60  # each KFP API call
 
 
+@dataclasses.dataclass(frozen=True)
 class KfpPipelineRunner:
-  kind = 'kfp'
+  """Its fields are its config()."""
+  kind: ClassVar[str] = 'kfp'
 
-  def __init__(self, host: str, compiled_pipeline_uri: str, pipeline_root: str,
-               experiment: str = 'continuous-training', namespace: str = ''):
-    for name, value in (('kfp_host', host), ('compiled_pipeline_uri', compiled_pipeline_uri),
-                        ('pipeline_root', pipeline_root)):
-      if not value:
+  host: str
+  compiled_pipeline_uri: str
+  pipeline_root: str
+  experiment: str = 'continuous-training'
+  namespace: str = ''
+
+  def __post_init__(self):
+    for name, field in (('kfp_host', 'host'), ('compiled_pipeline_uri',) * 2,
+                        ('pipeline_root',) * 2):
+      if not getattr(self, field):
         raise ValueError(f'setting {name} is empty: the KFP runner needs it')
-    self.host = host
-    self.compiled_pipeline_uri = compiled_pipeline_uri
-    self.pipeline_root = pipeline_root
-    self.experiment = experiment
-    self.namespace = namespace
 
   @classmethod
   def from_settings(cls, settings):
@@ -51,10 +55,7 @@ class KfpPipelineRunner:
                namespace=settings.kfp_namespace)
 
   def config(self) -> dict:
-    return {'kind': self.kind, 'kwargs': {
-        'host': self.host, 'compiled_pipeline_uri': self.compiled_pipeline_uri,
-        'pipeline_root': self.pipeline_root, 'experiment': self.experiment,
-        'namespace': self.namespace}}
+    return {'kind': self.kind, 'kwargs': dataclasses.asdict(self)}
 
   def _client(self):
     import kfp

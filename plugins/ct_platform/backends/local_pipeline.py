@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 from ct_platform.backends.runner import TERMINAL, PipelineRunSpec, RunState
 from ct_platform.contracts import layout
@@ -23,19 +24,22 @@ from ct_platform.fsutil import atomic_write_json, tail
 SUPERVISOR = Path(__file__).resolve().with_name('local_supervisor.py')
 
 
+@dataclasses.dataclass(frozen=True)
 class LocalPipelineRunner:
-  kind = 'local'
+  """Its fields are its config() (runs_root as a string there)."""
+  kind: ClassVar[str] = 'local'
 
-  def __init__(self, runs_root: str, python: str, pipeline_source: str,
-               command: list | None = None, heartbeat_stale_seconds: float = 60.0,
-               default_train_steps: int = 1000):
-    self.runs_root = Path(runs_root)
-    self.python = python
-    self.pipeline_source = pipeline_source
-    self.command = list(command) if command else [python, '-m',
-                                                  'ct_pipeline.runners.local_runner']
-    self.heartbeat_stale_seconds = heartbeat_stale_seconds
-    self.default_train_steps = default_train_steps
+  runs_root: Path
+  python: str
+  pipeline_source: str
+  command: list | None = None  # None: the pipeline env's TFX CLI
+  heartbeat_stale_seconds: float = 60.0
+  default_train_steps: int = 1000
+
+  def __post_init__(self):
+    object.__setattr__(self, 'runs_root', Path(self.runs_root))
+    object.__setattr__(self, 'command', list(self.command) if self.command else [
+        self.python, '-m', 'ct_pipeline.runners.local_runner'])
 
   @classmethod
   def from_settings(cls, settings):
@@ -47,11 +51,8 @@ class LocalPipelineRunner:
 
   def config(self) -> dict:
     """What a Trigger serializes to rebuild this runner (backends.runner_from_config)."""
-    return {'kind': self.kind, 'kwargs': {
-        'runs_root': str(self.runs_root), 'python': self.python,
-        'pipeline_source': self.pipeline_source, 'command': self.command,
-        'heartbeat_stale_seconds': self.heartbeat_stale_seconds,
-        'default_train_steps': self.default_train_steps}}
+    return {'kind': self.kind, 'kwargs': dict(dataclasses.asdict(self),
+                                              runs_root=str(self.runs_root))}
 
   def run_dir(self, run_id: str) -> Path:
     return self.runs_root / run_id

@@ -12,9 +12,11 @@ retried submit of the same attempt finds its job (409) instead of starting a sec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
+from typing import ClassVar
 
 from ct_platform import storage
 from ct_platform.backends.registry import ANY, check_expected
@@ -62,25 +64,25 @@ def _transient_retry():
                      timeout=120.0)
 
 
+@dataclasses.dataclass(frozen=True)
 class VertexPipelineRunner:
-  kind = 'vertex'
+  """Its fields are its config(): what a trigger serializes, connection included."""
+  kind: ClassVar[str] = 'vertex'
 
-  def __init__(self, project: str, region: str, pipeline_root: str, compiled_pipeline_uri: str,
-               api_endpoint: str = '', gcp_conn_id: str = 'google_cloud_default',
-               impersonation_chain: str = '', service_account: str = ''):
-    for name, value in (('project', project), ('region', region),
-                        ('pipeline_root', pipeline_root),
-                        ('compiled_pipeline_uri', compiled_pipeline_uri)):
-      if not value:
+  project: str
+  region: str
+  pipeline_root: str
+  compiled_pipeline_uri: str
+  api_endpoint: str = ''
+  gcp_conn_id: str = 'google_cloud_default'
+  impersonation_chain: str = ''
+  service_account: str = ''
+
+  def __post_init__(self):
+    for name in ('project', 'region', 'pipeline_root', 'compiled_pipeline_uri'):
+      if not getattr(self, name):
         raise ValueError(f'setting {name} is empty: the Vertex AI runner needs it '
                          f'(Variable ct_settings or CT_{name.upper()})')
-    self.project, self.region = project, region
-    self.pipeline_root = pipeline_root
-    self.compiled_pipeline_uri = compiled_pipeline_uri
-    self.api_endpoint = api_endpoint
-    self.gcp_conn_id = gcp_conn_id
-    self.impersonation_chain = impersonation_chain
-    self.service_account = service_account
 
   @classmethod
   def from_settings(cls, settings):
@@ -93,11 +95,7 @@ class VertexPipelineRunner:
 
   def config(self) -> dict:
     """What the trigger serializes: everything, connection and impersonation included."""
-    return {'kind': self.kind, 'kwargs': {
-        'project': self.project, 'region': self.region, 'pipeline_root': self.pipeline_root,
-        'compiled_pipeline_uri': self.compiled_pipeline_uri, 'api_endpoint': self.api_endpoint,
-        'gcp_conn_id': self.gcp_conn_id, 'impersonation_chain': self.impersonation_chain,
-        'service_account': self.service_account}}
+    return {'kind': self.kind, 'kwargs': dataclasses.asdict(self)}
 
   @property
   def parent(self) -> str:
