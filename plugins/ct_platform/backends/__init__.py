@@ -24,7 +24,7 @@ BACKENDS = {
                'vertex': 'ct_platform.backends.vertex:VertexPipelineRunner',
                'kfp': 'ct_platform.backends.kfp:KfpPipelineRunner'},
     'registry': {'local': 'ct_platform.backends.local_registry:LocalModelRegistry',
-                 'vertex': 'ct_platform.backends.vertex:VertexModelRegistry'},
+                 'vertex': 'ct_platform.backends.vertex_registry:VertexModelRegistry'},
 }
 
 

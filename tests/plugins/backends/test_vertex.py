@@ -14,7 +14,8 @@ import pytest
 from fakes.vertex import FakeVertex, write_compiled_pipeline  # noqa: E402
 
 from ct_platform.backends.runner import PipelineRunSpec  # noqa: E402
-from ct_platform.backends.vertex import VertexModelRegistry, VertexPipelineRunner  # noqa: E402
+from ct_platform.backends.vertex import VertexPipelineRunner  # noqa: E402
+from ct_platform.backends.vertex_registry import VertexModelRegistry  # noqa: E402
 from ct_platform.labels import validate_labels  # noqa: E402
 from ct_platform.triggers.pipeline_run import PipelineRunTrigger  # noqa: E402
 
