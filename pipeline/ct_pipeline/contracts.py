@@ -43,6 +43,11 @@ def layout():
   return _load('layout.py', 'ct_shared_layout')
 
 
+def drift_defaults():
+  """contracts/drift_defaults.py: what drift_thresholds.yaml means where it is silent."""
+  return _load('drift_defaults.py', 'ct_shared_drift_defaults')
+
+
 def load_policy(path=None) -> dict:
   """The promotion policy; raises ValueError naming a missing field."""
   return _shared_module().load_policy(Path(path) if path else

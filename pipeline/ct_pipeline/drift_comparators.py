@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ct_pipeline.contracts import contracts_dir
+from ct_pipeline.contracts import contracts_dir, drift_defaults
 
 
 def load_thresholds(path=None) -> dict:
@@ -21,20 +21,23 @@ def load_thresholds(path=None) -> dict:
 def stats_options(thresholds: dict, **kwargs):
   """StatsOptions whose histograms match the warehouse profile's."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  d = drift_defaults()
+  buckets = thresholds.get('histogram_buckets', d.HISTOGRAM_BUCKETS)
   return tfdv.StatsOptions(
-      num_histogram_buckets=thresholds.get('histogram_buckets', 10),
-      num_quantiles_histogram_buckets=thresholds.get('histogram_buckets', 10),
-      num_rank_histogram_buckets=thresholds.get('top_k_values', 1000), **kwargs)
+      num_histogram_buckets=buckets, num_quantiles_histogram_buckets=buckets,
+      num_rank_histogram_buckets=thresholds.get('top_k_values', d.TOP_K_VALUES), **kwargs)
 
 
 def apply_drift_comparators(schema, thresholds: dict, features=None):
   """Sets each configured feature's drift comparator on `schema` (in place)."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
-  quantiles = thresholds.get('numeric_histogram', 'quantiles') == 'quantiles'
+  d = drift_defaults()
+  quantiles = thresholds.get('numeric_histogram', d.NUMERIC_HISTOGRAM) == 'quantiles'
   defaults = thresholds.get('defaults') or {}
-  jsd = (defaults.get('numeric') or {}).get('jensen_shannon_divergence', 0.1)
-  linf = (defaults.get('categorical') or {}).get('l_infinity', 0.1)
+  jsd = (defaults.get('numeric') or {}).get('jensen_shannon_divergence',
+                                             d.JENSEN_SHANNON_DIVERGENCE)
+  linf = (defaults.get('categorical') or {}).get('l_infinity', d.L_INFINITY)
   present = {f.name for f in schema.feature}
   for name, spec in (thresholds.get('features') or {}).items():
     if name not in present or (features is not None and name not in features):

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from ct_platform.contracts import CONTRACTS_DIR, ContractError
+from ct_platform.contracts import drift_defaults as D
 
 THRESHOLDS_PATH = CONTRACTS_DIR / 'drift_thresholds.yaml'
 KINDS = ('numeric', 'categorical')
@@ -30,11 +31,11 @@ class FeatureThresholds:
 class DriftConfig:
   features: dict                 # name -> FeatureThresholds
   ignore: tuple = ()
-  histogram_buckets: int = 10
-  numeric_histogram: str = 'quantiles'
-  top_k_values: int = 1000
-  max_champion_age_days: int = 30
-  max_duplicate_rate: float | None = 0.05
+  histogram_buckets: int = D.HISTOGRAM_BUCKETS
+  numeric_histogram: str = D.NUMERIC_HISTOGRAM
+  top_k_values: int = D.TOP_K_VALUES
+  max_champion_age_days: int = D.MAX_CHAMPION_AGE_DAYS
+  max_duplicate_rate: float | None = D.MAX_DUPLICATE_RATE
   path: str = ''
 
 
@@ -63,11 +64,12 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
     raise ContractError(f'{path}: unknown top-level keys {sorted(unknown)}; '
                         f'expected some of {sorted(known_top)}')
   jsd = _number(path, 'defaults.numeric.jensen_shannon_divergence',
-                (defaults.get('numeric') or {}).get('jensen_shannon_divergence', 0.1), 0, 1)
+                (defaults.get('numeric') or {}).get('jensen_shannon_divergence',
+                                                    D.JENSEN_SHANNON_DIVERGENCE), 0, 1)
   linf = _number(path, 'defaults.categorical.l_infinity',
-                 (defaults.get('categorical') or {}).get('l_infinity', 0.1), 0, 1)
+                 (defaults.get('categorical') or {}).get('l_infinity', D.L_INFINITY), 0, 1)
   missing = _number(path, 'defaults.missing_rate_delta',
-                    defaults.get('missing_rate_delta', 0.05), 0, 1)
+                    defaults.get('missing_rate_delta', D.MISSING_RATE_DELTA), 0, 1)
   psi = _number(path, 'defaults.psi', defaults.get('psi'), 0, None, allow_none=True)
   features = {}
   for name, spec in (raw.get('features') or {}).items():
@@ -99,18 +101,20 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
   both = set(ignore) & set(features)
   if both:
     raise ContractError(f'{path}: {sorted(both)} listed both in features and in ignore')
-  numeric_histogram = raw.get('numeric_histogram', 'quantiles')
+  numeric_histogram = raw.get('numeric_histogram', D.NUMERIC_HISTOGRAM)
   if numeric_histogram not in ('quantiles', 'standard'):
     raise ContractError(f'{path}: numeric_histogram: {numeric_histogram!r} is not one of '
                         f'(\'quantiles\', \'standard\')')
   return DriftConfig(
       features=features, ignore=ignore, numeric_histogram=numeric_histogram,
       histogram_buckets=int(_number(path, 'histogram_buckets',
-                                    raw.get('histogram_buckets', 10), 1, 1000)),
-      top_k_values=int(_number(path, 'top_k_values', raw.get('top_k_values', 1000), 1)),
+                                    raw.get('histogram_buckets', D.HISTOGRAM_BUCKETS), 1, 1000)),
+      top_k_values=int(_number(path, 'top_k_values',
+                               raw.get('top_k_values', D.TOP_K_VALUES), 1)),
       max_champion_age_days=int(_number(path, 'max_champion_age_days',
-                                        raw.get('max_champion_age_days', 30), 0)),
+                                        raw.get('max_champion_age_days',
+                                                D.MAX_CHAMPION_AGE_DAYS), 0)),
       max_duplicate_rate=_number(path, 'max_duplicate_rate',
-                                 raw.get('max_duplicate_rate', 0.05), 0, 1,
+                                 raw.get('max_duplicate_rate', D.MAX_DUPLICATE_RATE), 0, 1,
                                  allow_none=True),
       path=str(path))
