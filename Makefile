@@ -69,7 +69,7 @@ run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRA
 	@$(PPY) scripts/print_summary.py $(CT_LOCAL_DIR)/pipeline_runs/make-run/run_summary.json
 
 compile: env-pipeline  ## compile both KFP v2 variants to build/pipeline/ (IMAGE=...)
-	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.kfp_runner --output-dir build/pipeline \
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.kfp_compile --output-dir build/pipeline \
 	  --image $(IMAGE) --pipeline-version $(PIPELINE_VERSION)
 
 BUCKET ?=

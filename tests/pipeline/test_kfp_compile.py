@@ -24,7 +24,7 @@ def compiled(tmp_path_factory):
   out = tmp_path_factory.mktemp('compiled')
   env = dict(os.environ, PYTHONPATH=str(REPO / 'pipeline'))
   proc = subprocess.run(
-      [sys.executable, '-m', 'ct_pipeline.runners.kfp_runner', '--output-dir', str(out),
+      [sys.executable, '-m', 'ct_pipeline.runners.kfp_compile', '--output-dir', str(out),
        '--image', IMAGE, '--pipeline-version', '0123abcd'],
       env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -19,7 +19,7 @@ def _run(module, *args):
 
 
 @pytest.mark.parametrize('module', ['ct_pipeline.runners.local_runner',
-                                    'ct_pipeline.runners.kfp_runner',
+                                    'ct_pipeline.runners.kfp_compile',
                                     'ct_pipeline.runners.bootstrap_schema'])
 def test_help(module):
   proc = _run(module, '--help')
@@ -44,8 +44,8 @@ def test_local_runner_rejects_a_missing_span(tmp_path):
 
 
 @pytest.mark.parametrize('image', ['gcr.io/p/tipper:latest', 'gcr.io/p/tipper'])
-def test_kfp_runner_refuses_an_unpinned_image(tmp_path, image):
-  proc = _run('ct_pipeline.runners.kfp_runner', '--output-dir', str(tmp_path),
+def test_kfp_compile_refuses_an_unpinned_image(tmp_path, image):
+  proc = _run('ct_pipeline.runners.kfp_compile', '--output-dir', str(tmp_path),
               '--image', image)
   assert proc.returncode == 2 and 'explicit tag other than latest' in proc.stderr
 

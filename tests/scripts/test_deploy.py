@@ -51,7 +51,7 @@ def gcs(emulator, monkeypatch):
 
 
 def write_fake_compile(folder: Path, sha: str, marker: str = '') -> Path:
-  """What ct_pipeline.runners.kfp_runner writes: per variant pipeline.json + pipeline.yaml,
+  """What ct_pipeline.runners.kfp_compile writes: per variant pipeline.json + pipeline.yaml,
   and settings.json (version = the code version)."""
   if folder.exists():
     shutil.rmtree(folder)

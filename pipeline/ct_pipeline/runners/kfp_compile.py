@@ -10,7 +10,7 @@ first-run variant without one). Per variant it writes:
 Everything that changes per run is a runtime parameter; the output location is the
 job's pipeline_root, set at submission.
 
-  python -m ct_pipeline.runners.kfp_runner --output-dir build/pipeline --image IMAGE
+  python -m ct_pipeline.runners.kfp_compile --output-dir build/pipeline --image IMAGE
 """
 
 import argparse
@@ -27,7 +27,7 @@ COMPILE_TIME_ROOT = 'gs://set-at-submission/pipeline-root'
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(prog='python -m ct_pipeline.runners.kfp_runner',
+  p = argparse.ArgumentParser(prog='python -m ct_pipeline.runners.kfp_compile',
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--output-dir', default='build/pipeline')
