@@ -11,9 +11,17 @@ import json
 from ct_platform import run_params
 from ct_platform import window as window_lib
 from ct_platform.config import Settings
+from ct_platform.payloads import (
+    ChampionRecord,
+    DriftVerdict,
+    GateDecision,
+    PipelineResult,
+    Plan,
+    SpanManifest,
+)
 
 
-def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Settings) -> dict:
+def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Settings) -> Plan:
   """The first task: cross-Param rules, then the training window."""
   run_params.validate_run_params(params)
   window = window_lib.resolve_window(
@@ -34,19 +42,16 @@ def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Setti
                        'registry': settings.registry, 'profile': settings.profile}}
 
 
-def window_from_plan(plan: dict) -> window_lib.TrainingWindow:
-  import datetime as dt
-  w = plan['window']
-  return window_lib.TrainingWindow(start=dt.date.fromisoformat(w['start']),
-                                   end=dt.date.fromisoformat(w['end']), source=w['source'])
+def window_from_plan(plan: Plan) -> window_lib.TrainingWindow:
+  return window_lib.TrainingWindow.from_dict(plan['window'])
 
 
-def find_champion(settings: Settings) -> dict | None:
+def find_champion(settings: Settings) -> ChampionRecord | None:
   from ct_platform.backends import registry_for
   return registry_for(settings).get_alias('champion')
 
 
-def extract_span(plan: dict, run_id: str, try_number: int, settings: Settings,
+def extract_span(plan: Plan, run_id: str, try_number: int, settings: Settings,
                  context=None, warehouse=None) -> dict:
   from ct_platform import sql
   from ct_platform.backends import warehouse_for
@@ -70,7 +75,8 @@ def drift_dir_for(span_uri: str) -> str:
   return layout.drift_dir(span_uri)
 
 
-def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
+def evaluate_drift(span: SpanManifest, champion: ChampionRecord | None, plan: Plan,
+                   settings: Settings) -> DriftVerdict:
   """Profiles the window in the warehouse, compares it with the champion's data, decides.
 
   Writes profile.json (this window: the next champion's baseline), drift.json and
@@ -102,12 +108,9 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
     baseline, baseline_source = recorded.get('profile'), 'recorded with the champion'
     if baseline is None and champion.get('window'):
       # a champion registered before profiles were recorded: profile its window again
-      import datetime as dt
-
       w = champion['window']
-      baseline = drift.profile_window(warehouse, window_lib.TrainingWindow(
-          start=dt.date.fromisoformat(w['start']), end=dt.date.fromisoformat(w['end']),
-          source=w.get('source', 'champion')), config)
+      baseline = drift.profile_window(warehouse, window_lib.TrainingWindow.from_dict(
+          w, source=w.get('source', 'champion')), config)
       baseline_source = f'recomputed from the champion\'s window {w["start"]}..{w["end"]}'
   verdict = drift.evaluate(
       baseline, new, config, window_end=plan['window']['end'],
@@ -132,7 +135,8 @@ def evaluate_drift(span: dict, champion: dict | None, plan: dict, settings: Sett
               json=storage.join(out, 'drift.json'), profile_uri=storage.join(out, 'profile.json'))
 
 
-def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) -> dict:
+def gate(result: PipelineResult, champion: ChampionRecord | None, plan: Plan,
+         settings: Settings) -> GateDecision:
   from ct_platform import contracts, gate_report, storage
   from ct_platform import gate as gate_lib
   from ct_platform.contracts import layout
@@ -155,7 +159,8 @@ def gate(result: dict, champion: dict | None, plan: dict, settings: Settings) ->
   return decision_dict
 
 
-def promote(decision: dict, result: dict, span: dict, plan: dict, settings: Settings,
+def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, plan: Plan,
+            settings: Settings,
             drift: dict | None = None, gated_champion=None) -> dict:
   """Registers the candidate as a new version and moves the champion alias to it.
 
@@ -212,7 +217,7 @@ def rollback(version, settings: Settings) -> dict:
 
 # --- the branch rules (the DAG file only wires them) ------------------------------------
 
-def window_has_rows(span: dict, settings: Settings) -> bool:
+def window_has_rows(span: SpanManifest, settings: Settings) -> bool:
   """An empty window ends the run here, successfully, and says so."""
   if span['rows']:
     return True
@@ -223,7 +228,7 @@ def window_has_rows(span: dict, settings: Settings) -> bool:
   return False
 
 
-def retrain_needed(verdict: dict, settings: Settings) -> bool:
+def retrain_needed(verdict: DriftVerdict, settings: Settings) -> bool:
   """No significant drift and a fresh champion: the run ends here, successfully."""
   if not verdict['retrain']:
     from ct_platform.notify import notify
@@ -231,7 +236,7 @@ def retrain_needed(verdict: dict, settings: Settings) -> bool:
   return verdict['retrain']
 
 
-def choose_path(decision: dict, plan: dict, settings: Settings):
+def choose_path(decision: GateDecision, plan: Plan, settings: Settings):
   """The task(s) after the gate: end (rejected, dry run), promote, or approval first."""
   if not decision['promote']:
     from ct_platform.notify import notify

@@ -33,6 +33,12 @@ class TrainingWindow:
     return {'start': self.start.isoformat(), 'end': self.end.isoformat(),
             'days': self.days, 'source': self.source}
 
+  @classmethod
+  def from_dict(cls, d: dict, source: str | None = None) -> 'TrainingWindow':
+    """The window as_dict() wrote (a plan's, a manifest's, a champion's record)."""
+    return cls(start=dt.date.fromisoformat(d['start']), end=dt.date.fromisoformat(d['end']),
+               source=source or d.get('source', 'recorded'))
+
   @property
   def slug(self) -> str:
     return f'{self.start:%Y%m%d}-{self.end:%Y%m%d}'
