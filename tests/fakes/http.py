@@ -79,3 +79,14 @@ def gcs_emulator():
     yield f'http://127.0.0.1:{port}'
   finally:
     server.stop()
+
+
+def create_test_bucket(test_name: str) -> str:
+  """A bucket named after the test (one per test, valid GCS name) on the emulator that
+  STORAGE_EMULATOR_HOST points at; returns its name."""
+  from google.cloud import storage as gcs
+
+  name = f'ct-{test_name[:40].lower().replace("_", "-")}x'
+  name = ''.join(c for c in name if c.isalnum() or c == '-').replace('--', '-')
+  gcs.Client().create_bucket(name)
+  return name

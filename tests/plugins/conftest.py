@@ -32,3 +32,11 @@ def duckdb_warehouse(tmp_path_factory):
   con.close()
   from ct_platform.backends.duckdb_warehouse import DuckDBWarehouse
   return DuckDBWarehouse(path, 'bigquery-public-data.chicago_taxi_trips.taxi_trips')
+
+
+@pytest.fixture(scope='session')
+def emulator():
+  """gcp-storage-emulator, one per test process, shared by every gs:// test."""
+  from fakes.http import gcs_emulator
+  with gcs_emulator() as url:
+    yield url

@@ -4,21 +4,13 @@ with the caller's credentials and never an Airflow Variable."""
 import json
 
 import pytest
-from fakes.http import gcs_emulator  # noqa: E402
+from fakes.http import create_test_bucket
 
 from ct_platform import storage  # noqa: E402
 
 
-@pytest.fixture(scope='module')
-def emulator():
-  with gcs_emulator() as url:
-    yield url
-
-
 @pytest.fixture
 def bucket(emulator, monkeypatch, request):
-  from google.cloud import storage as gcs
-
   monkeypatch.setenv('STORAGE_EMULATOR_HOST', emulator)
   for conn in ('GOOGLE_CLOUD_DEFAULT', 'RUNNER_CONN'):
     monkeypatch.setenv(f'AIRFLOW_CONN_{conn}', json.dumps(
@@ -29,10 +21,7 @@ def bucket(emulator, monkeypatch, request):
   monkeypatch.setattr(ct_platform.config, 'load_settings',
                       lambda *a, **k: pytest.fail('storage read the settings Variable'))
   storage._client.cache_clear()
-  name = f'ct-{request.node.name[:40].lower().replace("_", "-").strip("-[]")}x'
-  name = ''.join(c for c in name if c.isalnum() or c == '-')
-  gcs.Client().create_bucket(name)
-  yield f'gs://{name}'
+  yield f'gs://{create_test_bucket(request.node.name)}'
   storage._client.cache_clear()
 
 

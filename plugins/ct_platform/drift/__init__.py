@@ -14,18 +14,12 @@ from ct_platform.drift.profile import (
     DataQualityError,
     build_profile_sql,
     check_data_quality,
+    columns_to_profile,
     parse_profile,
     profile_kind,
     profile_window,
 )
 
-
-def columns_to_profile(column_types: dict, config: DriftConfig) -> dict:
-  """{column: kind} for the configured features the relation has (the rest is ignored)."""
-  return {name: profile_kind(column_types[name], spec.kind)
-          for name, spec in config.features.items() if name in column_types}
-
-
 __all__ = ['DataQualityError', 'DriftConfig', 'build_profile_sql', 'check_data_quality',
            'columns_to_profile', 'evaluate', 'load_drift_config', 'parse_profile',
-           'profile_window']
+           'profile_kind', 'profile_window']

@@ -98,6 +98,12 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
   return 'WITH ' + ',\n'.join(ctes) + '\n' + '\nUNION ALL '.join(parts)
 
 
+def columns_to_profile(column_types: dict, config) -> dict:
+  """{column: kind} for the configured features the relation has (the rest is ignored)."""
+  return {name: profile_kind(column_types[name], spec.kind)
+          for name, spec in config.features.items() if name in column_types}
+
+
 def profile_window(warehouse, window, config) -> dict:
   """The drift profile of a training window, computed where the data lives.
 
@@ -115,8 +121,6 @@ def profile_window(warehouse, window, config) -> dict:
 
 def profile_relation(relation_sql: str, types: dict, run_query, config) -> dict:
   """The profile of any relation whose column types are known; run_query(sql) -> rows."""
-  from ct_platform.drift import columns_to_profile
-
   kinds = columns_to_profile(types, config)
   text = build_profile_sql(relation_sql, kinds, config.histogram_buckets,
                            config.top_k_values, config.numeric_histogram)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from fakes.bigquery import FakeBigQuery  # noqa: E402
-from fakes.http import gcs_emulator  # noqa: E402
+from fakes.http import create_test_bucket  # noqa: E402
 
 from ct_platform import storage  # noqa: E402
 from ct_platform.backends.bigquery_warehouse import SPAN_KEY, BigQueryWarehouse  # noqa: E402
@@ -17,25 +17,15 @@ WINDOW = TrainingWindow(dt.date(2016, 1, 1), dt.date(2016, 2, 1), 'param')
 TABLE = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
 
 
-@pytest.fixture(scope='module')
-def emulator():
-  with gcs_emulator() as url:
-    yield url
-
-
 @pytest.fixture
 def env(emulator, monkeypatch, request):
-  from google.cloud import storage as gcs
-
   fake = FakeBigQuery()
   monkeypatch.setenv('STORAGE_EMULATOR_HOST', emulator)
   monkeypatch.setenv('BIGQUERY_EMULATOR_HOST', fake.endpoint)
   monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', json.dumps(
       {'conn_type': 'google_cloud_platform', 'extra': {'is_anonymous': True, 'project': 'p1'}}))
   storage._client.cache_clear()
-  bucket = f'ct-{request.node.name[:40].lower().replace("_", "-").strip("-")}x'
-  gcs.Client().create_bucket(bucket)
-  yield fake, bucket
+  yield fake, create_test_bucket(request.node.name)
   fake.close()
 
 
