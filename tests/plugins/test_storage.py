@@ -46,3 +46,38 @@ def test_no_credentials_means_the_default_connection(bucket):
   storage.write_text(uri, 'x')  # the default connection, no impersonation, no Variable
   assert storage.read_text(uri) == 'x'
   assert storage.DEFAULT_CREDENTIALS.gcp_conn_id == 'google_cloud_default'
+
+
+@pytest.mark.parametrize('where', ['local', 'gcs'])
+def test_objects_bytes_and_single_deletes_on_both(where, tmp_path, request):
+  root = (request.getfixturevalue('bucket') + '/o' if where == 'gcs' else str(tmp_path))
+  creds = storage.Credentials('runner_conn', '')
+  storage.write_bytes(storage.join(root, 'a.json'), b'{}', creds)
+  storage.write_bytes(storage.join(root, 'sub', 'b.bin'), b'\x00\x01', creds)
+  found = storage.list_objects(root, creds)
+  assert sorted(found) == ['a.json', 'sub/b.bin']
+  assert found['sub/b.bin'].size == 2
+  assert found['sub/b.bin'].md5 == storage.md5_b64(b'\x00\x01')  # GCS's base64 md5
+  assert sorted(storage.list_objects(root, creds, recursive=False)) == ['a.json']
+  assert storage.read_bytes(storage.join(root, 'sub', 'b.bin'), creds) == b'\x00\x01'
+  assert storage.read_bytes(storage.join(root, 'missing'), creds) is None
+  storage.delete(storage.join(root, 'a.json'), creds)
+  storage.delete(storage.join(root, 'a.json'), creds)  # already gone: not an error
+  assert sorted(storage.list_objects(root, creds)) == ['sub/b.bin']
+
+
+def test_create_only_never_replaces_a_local_file(tmp_path):
+  path = tmp_path / 'manifest.json'
+  storage.write_bytes(str(path), b'first', create_only=True)
+  with pytest.raises(FileExistsError, match='must not be replaced'):
+    storage.write_bytes(str(path), b'second', create_only=True)
+  assert path.read_bytes() == b'first'
+  assert [p.name for p in tmp_path.iterdir()] == ['manifest.json']  # no temporary left
+
+
+def test_application_default_credentials_use_no_airflow_connection(bucket, monkeypatch):
+  # the deploy runs outside Airflow: no AIRFLOW_CONN_* at all, the client still works
+  monkeypatch.delenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT')
+  uri = bucket + '/adc/x.txt'
+  storage.write_text(uri, 'x', storage.APPLICATION_DEFAULT)
+  assert storage.read_text(uri, storage.APPLICATION_DEFAULT) == 'x'

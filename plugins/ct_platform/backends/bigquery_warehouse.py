@@ -101,8 +101,8 @@ class BigQueryWarehouse:
     recorded = store.get(SPAN_KEY)
     job_id = None
     if recorded:  # a retry: finish the folder the recorded job writes, not a new one
-      if storage.exists(storage.join(recorded, MANIFEST)):
-        return json.loads(storage.read_text(storage.join(recorded, MANIFEST)))
+      if storage.exists(storage.join(recorded, MANIFEST), self):
+        return json.loads(storage.read_text(storage.join(recorded, MANIFEST), self))
       state, recorded_job = self._recorded_job_state(store.get(JOB_KEY))
       if state == 'FAILED':
         # a failed export may have left part files: never reuse its folder; this try's
@@ -150,7 +150,8 @@ class BigQueryWarehouse:
     manifest['written_at'] = dt.datetime.now(dt.timezone.utc).isoformat(
         timespec='microseconds')
     storage.write_text(storage.join(span_uri, MANIFEST), json.dumps(
-        manifest, indent=2, sort_keys=True), content_type='application/json', create_only=True)
+        manifest, indent=2, sort_keys=True), self, content_type='application/json',
+        create_only=True)
     # the records go: a clear of this task must run a new job into a new span
     self._forget(store)
     return manifest
