@@ -14,7 +14,8 @@ PY := $(VENV)/bin/python
 PPY := $(PVENV)/bin/python
 # Our pipeline package is run from the source tree (the image installs it).
 PIPELINE_ENV := PYTHONPATH=$(CURDIR)/pipeline TF_CPP_MIN_LOG_LEVEL=1
-TFX_SAMPLE = $(PVENV)/lib/python3.10/site-packages/tfx/examples/chicago_taxi_pipeline/data/simple
+# TFX's 15,002-row taxi sample, copied from its wheel (pipeline/data/taxi_sample/README.md)
+SAMPLE_DIR := pipeline/data/taxi_sample
 PIPELINE_VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
@@ -39,7 +40,7 @@ lock:  ## re-resolve both lock files from requirements-local.in and pipeline/req
 	$$UV pip compile -q --python-version 3.10 pipeline/requirements.in -o pipeline/requirements.lock
 
 schema: env-pipeline  ## bootstrap pipeline/schema/schema.pbtxt with SchemaGen + curation (review the diff)
-	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --span-uri $(TFX_SAMPLE)
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --span-uri $(SAMPLE_DIR)
 
 schema-curate: env-pipeline  ## re-apply pipeline/schema/curation.yaml to the committed schema.pbtxt
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --curate-only
@@ -55,15 +56,15 @@ run: envs warehouse  ## the main job: the continuous_training DAG end to end on 
 	  cat $(CT_LOCAL_DIR)/last_run_summary.txt 2>/dev/null || tail -40 $(CT_LOCAL_DIR)/make-run.log; \
 	  echo "full log: $(CT_LOCAL_DIR)/make-run.log"; exit $$rc
 
-warehouse: env-orchestration env-pipeline  ## seed the local DuckDB warehouse (no-op when seeded)
+warehouse: env-orchestration  ## seed the local DuckDB warehouse (no-op when seeded)
 	@mkdir -p $(CT_LOCAL_DIR)
-	@PYTHONPATH=plugins $(PY) -m ct_platform.seed --csv $(TFX_SAMPLE)/data.csv
+	@PYTHONPATH=plugins $(PY) -m ct_platform.seed
 
 airflow: envs warehouse  ## airflow standalone with this project's DAGs and the local profile (UI on :8080)
 	scripts/airflow-local standalone
 
 run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRAIN_STEPS=1000)
-	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.local_runner --span-uri $(TFX_SAMPLE) \
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.local_runner --span-uri $(SAMPLE_DIR) \
 	  --output-dir $(CT_LOCAL_DIR)/pipeline_runs/make-run --train-steps $(TRAIN_STEPS) \
 	  --run-id make-run --pipeline-version $(PIPELINE_VERSION)
 	@$(PPY) scripts/print_summary.py $(CT_LOCAL_DIR)/pipeline_runs/make-run/run_summary.json
@@ -109,14 +110,14 @@ test: envs lint test-orchestration-and-airflow test-pipeline  ## what CI runs: l
 SIZES ?= 1000000,10000000
 TFDV_SIZES ?= 1000000
 bench-drift: envs  ## drift in the warehouse vs the TFDV route at SIZES rows (TFDV at TFDV_SIZES)
-	$(PY) bench/bench_drift.py --sample $(TFX_SAMPLE)/data.csv --sizes $(SIZES) \
+	$(PY) bench/bench_drift.py --sample $(SAMPLE_DIR)/data.csv --sizes $(SIZES) \
 	  --tfdv-sizes $(TFDV_SIZES)
 
 bench-parse: env-orchestration  ## each DAG file's parse time (Airflow already imported)
 	$(PY) bench/bench_parse.py 2>/dev/null
 
 bench-pipeline: env-pipeline  ## ours vs the TFX taxi template on the whole sample
-	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(TFX_SAMPLE)
+	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(SAMPLE_DIR)
 
 clean:  ## remove local state and build output (not the venvs)
 	rm -rf $(CT_LOCAL_DIR) build

@@ -1,6 +1,6 @@
-"""Seeds the local DuckDB warehouse from the taxi sample inside the tfx wheel.
+"""Seeds the local DuckDB warehouse from the taxi sample (TFX's, copied into the repo).
 
-    python -m ct_platform.seed --csv .../tfx/examples/chicago_taxi_pipeline/data/simple/data.csv
+    python -m ct_platform.seed [--csv pipeline/data/taxi_sample/data.csv]
 
 The table gets the public BigQuery table's columns and types, under its BigQuery
 name, so the production query runs unchanged. Seeding twice is a no-op.
@@ -9,13 +9,16 @@ name, so the production query runs unchanged. Seeding twice is a no-op.
 import argparse
 import sys
 
-from ct_platform.config import load_settings
+from ct_platform.config import REPO_ROOT, load_settings
+
+SAMPLE_CSV = REPO_ROOT / 'pipeline' / 'data' / 'taxi_sample' / 'data.csv'
 
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(prog='python -m ct_platform.seed', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--csv', required=True, help='the tfx wheel\'s taxi data.csv')
+  p.add_argument('--csv', default=str(SAMPLE_CSV),
+                 help='a CSV in the TFX taxi sample\'s columns (default: %(default)s)')
   args = p.parse_args(argv)
   from ct_platform.backends.duckdb_warehouse import DuckDBWarehouse
 

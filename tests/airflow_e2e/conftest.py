@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from harness import REPO, AirflowCluster
 
-TFX_CSV = (REPO / '.venv-pipeline' / 'lib' / 'python3.10' / 'site-packages' / 'tfx' /
-           'examples' / 'chicago_taxi_pipeline' / 'data' / 'simple' / 'data.csv')
 FAKE_PIPELINE = REPO / 'tests' / 'fakes' / 'pipeline.py'
 # Rows copied from the sample 4 years later (2017-2020, 60 copies, ~900k rows): a window there takes
 # seconds to extract, long enough to kill the task in the middle of writing its span.
@@ -27,7 +25,7 @@ def seed_warehouse(local_dir: Path) -> None:
   import subprocess
 
   env = dict(os.environ, CT_LOCAL_DIR=str(local_dir), PYTHONPATH=str(REPO / 'plugins'))
-  subprocess.run([sys.executable, '-m', 'ct_platform.seed', '--csv', str(TFX_CSV)],
+  subprocess.run([sys.executable, '-m', 'ct_platform.seed'],
                  env=env, check=True, capture_output=True)
   import duckdb
 

@@ -14,8 +14,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-TFX_CSV = (REPO / '.venv-pipeline' / 'lib' / 'python3.10' / 'site-packages' / 'tfx' /
-           'examples' / 'chicago_taxi_pipeline' / 'data' / 'simple' / 'data.csv')
 FAKE_PIPELINE = REPO / 'tests' / 'fakes' / 'pipeline.py'
 
 
@@ -31,7 +29,7 @@ class AirflowEnv:
     return env
 
   def seed(self, local_dir: Path) -> None:
-    subprocess.run([sys.executable, '-m', 'ct_platform.seed', '--csv', str(TFX_CSV)],
+    subprocess.run([sys.executable, '-m', 'ct_platform.seed'],
                    env=dict(self.env(local_dir), PYTHONPATH=str(REPO / 'plugins')),
                    check=True, capture_output=True)
 

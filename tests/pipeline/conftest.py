@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CSV = None  # resolved lazily from the installed tfx package
 
 TRAIN_STEPS = 60
 EVAL_STEPS = 10
@@ -31,9 +30,8 @@ SAMPLE_EVERY = 25  # every 25th row of the 15,002: 600 rows over all four years
 
 
 def sample_csv_path() -> Path:
-  import tfx  # pylint: disable=g-import-not-at-top
-  return (Path(tfx.__file__).parent / 'examples' / 'chicago_taxi_pipeline' / 'data' /
-          'simple' / 'data.csv')
+  """The shipped sample (pipeline/data/taxi_sample/, a copy of the tfx wheel's)."""
+  return REPO / 'pipeline' / 'data' / 'taxi_sample' / 'data.csv'
 
 
 def read_sample(every=SAMPLE_EVERY):

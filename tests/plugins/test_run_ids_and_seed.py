@@ -8,10 +8,9 @@ import pytest
 
 from ct_platform.backends.duckdb_warehouse import DuckDBWarehouse
 from ct_platform.run_ids import pipeline_run_id, run_slug
+from ct_platform.seed import SAMPLE_CSV
 
 REPO = Path(__file__).resolve().parents[2]
-TFX_CSV = (REPO / '.venv-pipeline' / 'lib' / 'python3.10' / 'site-packages' / 'tfx' /
-           'examples' / 'chicago_taxi_pipeline' / 'data' / 'simple' / 'data.csv')
 VERTEX_JOB_ID = re.compile(r'[a-z][-a-z0-9]{0,127}')
 
 
@@ -34,12 +33,10 @@ def test_run_ids_that_slug_alike_stay_distinct():
 
 
 def test_seed_shapes_the_public_table_and_twice_is_a_no_op(tmp_path):
-  if not TFX_CSV.exists():
-    pytest.fail(f'the pipeline env is missing ({TFX_CSV}): run `make envs`')
   wh = DuckDBWarehouse(tmp_path / 'w.duckdb', 'bigquery-public-data.chicago_taxi_trips.taxi_trips')
-  assert wh.seed_from_tfx_csv(TFX_CSV) == 15002
+  assert wh.seed_from_tfx_csv(SAMPLE_CSV) == 15002
   mtime = (tmp_path / 'w.duckdb').stat().st_mtime_ns
-  assert wh.seed_from_tfx_csv(TFX_CSV) == 15002
+  assert wh.seed_from_tfx_csv(SAMPLE_CSV) == 15002
   assert (tmp_path / 'w.duckdb').stat().st_mtime_ns == mtime
   con = duckdb.connect(str(tmp_path / 'w.duckdb'), read_only=True)
   types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
