@@ -7,7 +7,6 @@ overrides where they are read from.
 """
 
 import functools
-import json
 import os
 from pathlib import Path
 
@@ -54,12 +53,7 @@ def load_policy(path=None) -> dict:
                                       contracts_dir() / 'promotion_policy.yaml')
 
 
-def load_summary_schema() -> dict:
-  return json.loads((contracts_dir() / 'run_summary.schema.json').read_text())
-
-
-def validate_summary(summary: dict) -> None:
-  """Raises jsonschema.ValidationError naming the offending field."""
-  import jsonschema  # pylint: disable=g-import-not-at-top
-  jsonschema.validate(summary, load_summary_schema(),
-                      format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+def validate_summary(summary: dict) -> dict:
+  """The DAG side's check (contracts.validate_run_summary): raises ContractError, a
+  ValueError, naming each offending field; the gate reads with the same function."""
+  return _shared_module().validate_run_summary(summary)
