@@ -40,10 +40,10 @@ lock:  ## re-resolve both lock files from requirements-local.in and pipeline/req
 	$$UV pip compile -q --python-version 3.10 pipeline/requirements.in -o pipeline/requirements.lock
 
 schema: env-pipeline  ## bootstrap pipeline/schema/schema.pbtxt with SchemaGen + curation (review the diff)
-	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --span-uri $(SAMPLE_DIR)
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.schema_bootstrap --span-uri $(SAMPLE_DIR)
 
 schema-curate: env-pipeline  ## re-apply pipeline/schema/curation.yaml to the committed schema.pbtxt
-	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.bootstrap_schema --curate-only
+	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.schema_bootstrap --curate-only
 
 RUN_DATE ?= 2017-01-01
 RUN_CONF ?= {}

@@ -20,7 +20,7 @@ def _run(module, *args):
 
 @pytest.mark.parametrize('module', ['ct_pipeline.runners.local_runner',
                                     'ct_pipeline.runners.kfp_compile',
-                                    'ct_pipeline.runners.bootstrap_schema'])
+                                    'ct_pipeline.schema_bootstrap'])
 def test_help(module):
   proc = _run(module, '--help')
   assert proc.returncode == 0 and 'usage:' in proc.stdout

@@ -6,8 +6,7 @@ import copy
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from ct_pipeline import config
-from ct_pipeline.runners import bootstrap_schema
+from ct_pipeline import config, schema_bootstrap
 
 
 def _schema():
@@ -17,12 +16,12 @@ def _schema():
 def test_committed_schema_has_the_curation_applied():
   """Editing curation.yaml without `make schema-curate` (or the reverse) fails here."""
   committed = _schema()
-  recurated = bootstrap_schema.curate(copy.deepcopy(committed))
+  recurated = schema_bootstrap.curate(copy.deepcopy(committed))
   assert recurated == committed
 
 
 def test_payment_type_domain_is_the_public_tables_documented_values():
-  curation = bootstrap_schema.load_curation()
+  curation = schema_bootstrap.load_curation()
   domain = {d.name: list(d.value) for d in _schema().string_domain}['payment_type']
   assert domain == curation['domains']['payment_type']['values']
   # from 2017 on: absent from the shipped sample, present in production windows
@@ -45,10 +44,10 @@ def test_every_numeric_feature_has_a_range_and_floats_refuse_non_finite_values()
 
 
 def test_a_range_on_a_string_feature_is_refused_naming_it():
-  curation = bootstrap_schema.load_curation()
+  curation = schema_bootstrap.load_curation()
   curation['ranges']['company'] = {'min': 0}
   try:
-    bootstrap_schema.curate(_schema(), curation)
+    schema_bootstrap.curate(_schema(), curation)
   except ValueError as e:
     assert 'ranges.company' in str(e) and 'BYTES' in str(e)
   else:

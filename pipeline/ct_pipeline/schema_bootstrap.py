@@ -114,7 +114,7 @@ def infer_schema(span_uri: str):
 
 
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(prog='python -m ct_pipeline.runners.bootstrap_schema',
+  p = argparse.ArgumentParser(prog='python -m ct_pipeline.schema_bootstrap',
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   source = p.add_mutually_exclusive_group(required=True)
