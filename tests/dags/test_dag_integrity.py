@@ -21,7 +21,6 @@ HEAVY = ['tensorflow', 'tfx', 'apache_beam', 'pandas', 'google', 'grpc', 'aiohtt
 @pytest.fixture(scope='module')
 def dagbag(tmp_path_factory):
   os.environ.setdefault('AIRFLOW_HOME', str(tmp_path_factory.mktemp('af')))
-  sys.path.insert(0, str(REPO / 'plugins'))
   from airflow.dag_processing.dagbag import DagBag
   return DagBag(str(REPO / 'dags'))
 

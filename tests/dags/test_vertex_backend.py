@@ -9,14 +9,11 @@ candidate model and the run summary, which the DAG reads, gates and promotes.
 """
 
 import json
-import sys
 
 import pytest
 from conftest import REPO, task_states
-
-sys.path.insert(0, str(REPO / 'tests'))
-from fakes.http import gcs_emulator  # noqa: E402
-from fakes.vertex import FakeVertex, summary_writer, write_compiled_pipeline  # noqa: E402
+from fakes.http import gcs_emulator
+from fakes.vertex import FakeVertex, summary_writer, write_compiled_pipeline
 
 BUCKET = 'ct-vertex-test'
 

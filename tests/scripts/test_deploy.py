@@ -14,15 +14,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import deploy as deploy_tool
 import pytest
+from fakes.http import gcs_emulator
+
+from ct_platform.config import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'scripts'))
-sys.path.insert(0, str(REPO / 'tests'))
-import deploy as deploy_tool  # noqa: E402
-from fakes.http import gcs_emulator  # noqa: E402
-
-from ct_platform.config import load_settings  # noqa: E402
 
 SHA1, SHA2 = 'aaaaaaaaaaa1', 'bbbbbbbbbbb2'
 FOREIGN = {'dags/airflow_monitoring.py': b'# Composer\'s own liveness DAG\n',
