@@ -53,19 +53,6 @@ def test_plan_run_rejects_bad_params(settings):
                             'source': 'param'}
 
 
-def test_the_code_version_comes_from_the_deploy_config_first(tmp_path, monkeypatch):
-  """On Composer nothing sets CT_PIPELINE_VERSION: the deploy's git sha must win."""
-  monkeypatch.setenv('CT_LOCAL_DIR', str(tmp_path))
-  deploy = tmp_path / 'ct_deploy.json'
-  monkeypatch.setenv('CT_DEPLOY_CONFIG', str(deploy))
-  monkeypatch.delenv('CT_PIPELINE_VERSION', raising=False)
-  assert load_settings(use_variable=False).code_version == 'dev'
-  monkeypatch.setenv('CT_PIPELINE_VERSION', 'abc123local')
-  assert load_settings(use_variable=False).code_version == 'abc123local'
-  deploy.write_text('{"git_sha": "0f1e2d3c4b5a", "pipeline_spec_uri": "gs://b/p"}')
-  assert load_settings(use_variable=False).code_version == '0f1e2d3c4b5a'
-
-
 def test_promote_stops_when_the_champion_moved_since_the_gate(settings, tmp_path):
   from ct_platform.backends.registry import AliasMoved
 
