@@ -95,9 +95,10 @@ def champion_age_days(champion_window_end: str | None, window_end: str) -> int |
   return (dt.date.fromisoformat(window_end) - dt.date.fromisoformat(champion_window_end)).days
 
 
-def decide(features: list[dict], *, age_days: int | None, champion_window_end: str | None,
+def _verdict(features: list[dict], *, age_days: int | None, champion_window_end: str | None,
            max_age_days: int, force_retrain: bool) -> dict:
-  """The verdict: retrain or not, and the reasons in words."""
+  """The verdict from the compared features and the champion's age: retrain or not, and
+  the reasons in words (evaluate is the one decision; this is its last step)."""
   reasons = []
   if force_retrain:
     reasons.append('force_retrain is set')
@@ -134,7 +135,7 @@ def evaluate(baseline: dict | None, new: dict, config: DriftConfig, *,
             'new_rows': new['rows'], 'baseline_rows': None}
   features = compare_profiles(baseline, new, config)
   age = champion_age_days(champion_window_end, window_end)
-  verdict = decide(features, age_days=age, champion_window_end=champion_window_end,
+  verdict = _verdict(features, age_days=age, champion_window_end=champion_window_end,
                    max_age_days=config.max_champion_age_days, force_retrain=force_retrain)
   return dict(verdict, features=features, champion_age_days=age,
               new_rows=new['rows'], baseline_rows=baseline['rows'])
