@@ -96,7 +96,7 @@ def champion_age_days(champion_window_end: str | None, window_end: str) -> int |
 
 
 def _verdict(features: list[dict], *, age_days: int | None, champion_window_end: str | None,
-           max_age_days: int, force_retrain: bool) -> dict:
+             max_age_days: int, force_retrain: bool) -> dict:
   """The verdict from the compared features and the champion's age: retrain or not, and
   the reasons in words (evaluate is the one decision; this is its last step)."""
   reasons = []
