@@ -33,9 +33,9 @@ EVALUATOR_SPLIT = 'test'
 # without one for the very first run (names and rule: contracts/layout.py).
 VARIANTS = contracts.layout().VARIANTS
 
-# Beam for local runs: in_memory is fastest on the 15k-row sample: the whole run took
-# 78 s in_memory and 141.5 s with multi_processing on 2 cores (worker start-up costs
-# more than it saves there; README, Benchmarks). CT_BEAM_MODE switches for big spans.
+# Beam for local runs: in_memory, because on the shipped sample multi_processing's worker
+# start-up costs more than a few cores save (figures: README, Benchmarks). CT_BEAM_MODE
+# switches for big spans.
 DEFAULT_BEAM_MODE = os.environ.get('CT_BEAM_MODE', 'in_memory')
 
 

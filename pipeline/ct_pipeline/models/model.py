@@ -27,9 +27,8 @@ DEFAULT_HPARAMS = {
     'train_batch_size': 64,
     'eval_batch_size': 64,
     'embedding_dim': 8,
-    # Steps per tf.function call. Measured here (2 cores, 15k rows): once traced, 1000
-    # steps take 1.7 s at 1 and 0.9 s at 50; the Trainer's time is dominated by the
-    # first call's tracing (~18 s, the same at either value). See bench/.
+    # Steps per tf.function call: fewer Python round trips per step once traced (the
+    # first call's tracing costs the same either way; figures: README, Benchmarks).
     'steps_per_execution': 50,
 }
 
