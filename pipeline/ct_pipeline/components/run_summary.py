@@ -22,9 +22,6 @@ from ct_pipeline import config, contracts
 from ct_pipeline.components.anomaly_check import read_anomalies
 from ct_pipeline.components.smoke_test import RESULT_FILE as SMOKE_RESULT_FILE
 
-# The split the Evaluator judges the candidate on (and the gate reads the metrics of).
-EVAL_SPLIT = config.EVALUATOR_SPLIT
-
 
 def _now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
@@ -251,7 +248,7 @@ def RunSummary(
       'metrics': {'candidate': metrics.get('candidate'),
                   'baseline': metrics.get('baseline')},
       'smoke_test': smoke,
-      'label_distribution': label_distribution(metrics, EVAL_SPLIT),
+      'label_distribution': label_distribution(metrics, config.EVALUATOR_SPLIT),
       'candidate_model_uri': model.uri,
       'pushed_model_uri': pushed_model.uri if pushed else None,
       'baseline_model_uri': (baseline_model.uri if baseline_model is not None
