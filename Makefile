@@ -87,7 +87,7 @@ test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls t
 	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
 
 test-orchestration: env-orchestration env-pipeline
-	$(PY) -m pytest -q -n 2 --dist loadfile tests/plugins tests/dags tests/scripts tests/ci
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/dags tests/scripts tests/plugins tests/ci
 
 test-airflow: env-orchestration env-pipeline  ## a real Airflow (scheduler, triggerer, dag-processor, api-server) + browser
 	@scripts/install-browser.sh
@@ -101,7 +101,7 @@ test-orchestration-and-airflow: env-orchestration env-pipeline
 	@mkdir -p $(dir $(E2E_LOG))
 	@echo "== tests/airflow_e2e (a real Airflow) runs in the background; log: $(E2E_LOG)"
 	@$(PY) -m pytest -q tests/airflow_e2e > $(E2E_LOG) 2>&1 & e2e=$$!; \
-	  $(PY) -m pytest -q -n 2 --dist loadfile tests/plugins tests/dags tests/scripts tests/ci; \
+	  $(PY) -m pytest -q -n 2 --dist loadfile tests/dags tests/scripts tests/plugins tests/ci; \
 	  rc=$$?; wait $$e2e; rc2=$$?; echo "== tests/airflow_e2e"; cat $(E2E_LOG); \
 	  exit $$(( rc || rc2 ))
 

@@ -2,7 +2,8 @@
 
 A small window of the seeded warehouse (about 1,100 trips) and few training steps: the
 first run leaves a champion; a second run that trains one step is evaluated against
-that champion and rejected, and the registry is byte-for-byte unchanged.
+that champion and rejected, and the registry is byte-for-byte unchanged. (The bad-data
+run: test_real_pipeline_bad_data.py.)
 """
 
 import json
@@ -46,38 +47,3 @@ def test_real_pipeline_promotes_then_rejects_a_worse_candidate(airflow_env, loca
   assert summary['pipeline']['variant'] == 'with_baseline'
   assert summary['baseline_model_uri'] == str(champion / 'model')
 
-  # A window whose fares turned NaN (a broken load): the real pipeline stops at data
-  # validation; no retry, nothing trained, the champion and every span untouched, and
-  # the gate, its report and the notification name the feature and the count.
-  import duckdb
-
-  spans_before = {p: p.read_bytes() for p in (local_dir / 'bucket').rglob('*')
-                  if p.is_file()}
-  con = duckdb.connect(str(local_dir / 'warehouse.duckdb'))
-  con.execute("""UPDATE chicago_taxi_trips.taxi_trips SET fare = 'nan'::DOUBLE
-                 WHERE trip_start_timestamp >= TIMESTAMPTZ '2015-09-03'
-                   AND hash(unique_key) % 7 = 0""")
-  con.close()
-  rc, log = airflow_env.run('continuous_training', local_dir,
-                            dict(WINDOW, train_steps=1, force_retrain=True),
-                            CT_POLL_INTERVAL_SECONDS='2')
-  assert rc == 0, log[-5000:]
-  states = task_states(airflow_env, local_dir, 'continuous_training', log)
-  assert states['run_pipeline'] == 'success' and states['promote'] == 'skipped', states
-  assert 'up_for_retry' not in log.lower()
-  after = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
-  assert after == before
-  assert all((local_dir / 'bucket' / p).read_bytes() == b for p, b in spans_before.items())
-  decisions = sorted((local_dir / 'pipeline_runs').glob('*/gate_decision.json'),
-                     key=lambda p: p.stat().st_mtime)
-  decision = json.loads(decisions[-1].read_text())
-  summary = json.loads((decisions[-1].parent / 'run_summary.json').read_text())
-  assert summary['status'] == 'stopped_by_anomalies'
-  assert not (decisions[-1].parent / 'pipeline_root' / 'Transform').exists()
-  reason = next(r for r in decision['reasons'] if r.startswith('data_validation'))
-  assert 'fare: Invalid values: ' in reason and 'values are NaN' in reason, reason
-  assert 'values are NaN' in (decisions[-1].parent / 'gate_report.html').read_text()
-  events = [json.loads(line) for line in
-            (local_dir / 'notifications.jsonl').read_text().splitlines()]
-  rejected = [e for e in events if e['event'] == 'candidate_rejected']
-  assert 'values are NaN' in rejected[-1]['message']
