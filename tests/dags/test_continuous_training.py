@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, task_states
+from dag_runs import REPO, task_states
 
 ALIAS = ('registry', 'chicago-taxi-tipper', 'aliases', 'champion.json')
 

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import time
 
-from conftest import task_states
+from dag_runs import task_states
 
 
 def starts(fake_pipeline_env):

@@ -8,7 +8,7 @@ run: test_real_pipeline_bad_data.py.)
 
 import json
 
-from conftest import task_states
+from dag_runs import task_states
 
 WINDOW = {'window_end': '2016-01-01', 'window_days': 120}
 

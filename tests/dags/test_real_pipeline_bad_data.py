@@ -9,7 +9,7 @@ test_real_pipeline.py (one real run each way) rather than after it.
 import json
 
 import duckdb
-from conftest import task_states
+from dag_runs import task_states
 from test_real_pipeline import WINDOW
 
 

@@ -11,7 +11,7 @@ candidate model and the run summary, which the DAG reads, gates and promotes.
 import json
 
 import pytest
-from conftest import REPO, task_states
+from dag_runs import REPO, task_states
 from fakes.http import gcs_emulator
 from fakes.vertex import FakeVertex, summary_writer, write_compiled_pipeline
 
