@@ -2,6 +2,7 @@
 # Builds one of the two virtualenvs from its lock file, with uv.
 #   scripts/bootstrap.sh orchestration   -> .venv           (Python 3.11, requirements-local.lock)
 #   scripts/bootstrap.sh pipeline        -> .venv-pipeline  (Python 3.10, pipeline/requirements.lock)
+#   scripts/bootstrap.sh serving         -> .venv-serving   (Python 3.11, serving/requirements.lock)
 # A stamp inside the venv holds the hash of the lock and the interpreter; when both
 # are unchanged, re-running is a no-op. `uv pip sync` installs exactly the lock.
 set -euo pipefail
@@ -66,6 +67,7 @@ build() {
 case "${1:-}" in
   orchestration) build .venv "$(find_python 3.11 PYTHON311)" requirements-local.lock ;;
   pipeline)      build .venv-pipeline "$(find_python 3.10 PYTHON310)" pipeline/requirements.lock ;;
+  serving)       build .venv-serving "$(find_python 3.11 PYTHON311)" serving/requirements.lock ;;
   uv)            find_uv ;;
-  *) die "usage: $0 orchestration|pipeline|uv" ;;
+  *) die "usage: $0 orchestration|pipeline|serving|uv" ;;
 esac
