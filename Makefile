@@ -12,6 +12,8 @@ VENV := .venv
 PVENV := .venv-pipeline
 PY := $(VENV)/bin/python
 PPY := $(PVENV)/bin/python
+SVENV := .venv-serving
+SPY := $(SVENV)/bin/python
 # Our pipeline package is run from the source tree (the image installs it).
 PIPELINE_ENV := PYTHONPATH=$(CURDIR)/pipeline TF_CPP_MIN_LOG_LEVEL=1
 # TFX's 15,002-row taxi sample, copied from its wheel (pipeline/data/taxi_sample/README.md)
@@ -20,13 +22,13 @@ PIPELINE_VERSION ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo de
 IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
-.PHONY: help envs env-orchestration env-pipeline lock schema schema-curate run run-pipeline test warehouse airflow \
+.PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
         test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift clean deploy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-envs: env-orchestration env-pipeline  ## build both virtualenvs (no-op when the locks did not change)
+envs: env-orchestration env-pipeline env-serving  ## build the three virtualenvs (no-op when the locks did not change)
 
 env-orchestration:
 	@scripts/bootstrap.sh orchestration
@@ -34,10 +36,14 @@ env-orchestration:
 env-pipeline:
 	@scripts/bootstrap.sh pipeline
 
+env-serving:
+	@scripts/bootstrap.sh serving
+
 lock:  ## re-resolve both lock files from requirements-local.in and pipeline/requirements.in
 	UV=$$(scripts/bootstrap.sh uv) && \
 	$$UV pip compile -q --python-version 3.11 requirements-local.in -o requirements-local.lock && \
-	$$UV pip compile -q --python-version 3.10 pipeline/requirements.in -o pipeline/requirements.lock
+	$$UV pip compile -q --python-version 3.10 pipeline/requirements.in -o pipeline/requirements.lock && \
+	$$UV pip compile -q --python-version 3.11 serving/requirements.in -o serving/requirements.lock
 
 schema: env-pipeline  ## bootstrap pipeline/schema/schema.pbtxt with SchemaGen + curation (review the diff)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.schema_bootstrap --span-uri $(SAMPLE_DIR)
@@ -63,6 +69,13 @@ warehouse: env-orchestration  ## seed the local DuckDB warehouse (no-op when see
 airflow: envs warehouse  ## airflow standalone with this project's DAGs and the local profile (UI on :8080)
 	scripts/airflow-local standalone
 
+SERVE_PORT ?= 8501
+export SERVE_PORT
+serve: env-serving  ## the prediction service on 127.0.0.1:$(SERVE_PORT), serving the local champion
+	TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH=serving $(SPY) -m ct_serving.server \
+	  --endpoint-file $(CT_LOCAL_DIR)/serving/endpoint.json \
+	  --log-dir $(CT_LOCAL_DIR)/serving/prediction_log --deploy-champion $(CT_LOCAL_DIR)/registry
+
 run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRAIN_STEPS=1000)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.local_runner --span-uri $(SAMPLE_DIR) \
 	  --output-dir $(CT_LOCAL_DIR)/pipeline_runs/make-run --train-steps $(TRAIN_STEPS) \
@@ -86,6 +99,9 @@ lint: env-orchestration  ## ruff over everything
 test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls the orchestration env
 	$(PIPELINE_ENV) $(PPY) -m pytest -q tests/pipeline
 
+test-serving: env-serving env-pipeline  ## the model server (reads the pipeline suite's first run)
+	TF_CPP_MIN_LOG_LEVEL=2 $(SPY) -m pytest -q tests/serving
+
 test-orchestration: env-orchestration env-pipeline
 	$(PY) -m pytest -q -n 2 --dist loadfile tests/dags tests/scripts tests/plugins tests/ci
 
@@ -105,7 +121,7 @@ test-orchestration-and-airflow: env-orchestration env-pipeline
 	  rc=$$?; wait $$e2e; rc2=$$?; echo "== tests/airflow_e2e"; cat $(E2E_LOG); \
 	  exit $$(( rc || rc2 ))
 
-test: envs lint test-orchestration-and-airflow test-pipeline  ## what CI runs: lint, then the test suites
+test: envs lint test-orchestration-and-airflow test-pipeline test-serving  ## what CI runs: lint, then the test suites
 
 SIZES ?= 1000000,10000000
 TFDV_SIZES ?= 1000000

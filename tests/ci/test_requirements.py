@@ -31,3 +31,11 @@ def test_the_named_composer_image_runs_the_locally_locked_airflow():
   pinned = re.search(r'^apache-airflow==(\S+)$', (REPO / 'requirements-local.in').read_text(),
                      re.M)
   assert pinned and pinned.group(1) == images[0]
+
+
+def test_the_serving_env_runs_the_training_tensorflow_or_newer():
+  # a SavedModel loads in the TensorFlow that wrote it or a newer one, not an older one
+  trained = locked_version('tensorflow', REPO / 'pipeline' / 'requirements.lock')
+  served = locked_version('tensorflow', REPO / 'serving' / 'requirements.lock')
+  assert tuple(map(int, served.split('.'))) >= tuple(map(int, trained.split('.'))), (
+      f'serving/requirements.lock has tensorflow {served}, older than the training {trained}')

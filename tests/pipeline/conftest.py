@@ -16,6 +16,7 @@ them, all at once, so the suite pays for about one run's wall time, not eight.
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,8 +84,13 @@ class Run:
 
 
 @pytest.fixture(scope='session')
-def runs_dir(tmp_path_factory):
-  return tmp_path_factory.mktemp('runs')
+def runs_dir():
+  """build/test-output/pipeline-runs: the serving suite reads the first run's model from
+  here instead of training its own (one real run shared by the suites that read it)."""
+  path = REPO / 'build' / 'test-output' / 'pipeline-runs'
+  shutil.rmtree(path, ignore_errors=True)
+  path.mkdir(parents=True)
+  return path
 
 
 @pytest.fixture(scope='session')
