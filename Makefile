@@ -23,7 +23,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift clean deploy
+        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving clean deploy
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -134,6 +134,12 @@ bench-parse: env-orchestration  ## each DAG file's parse time (Airflow already i
 
 bench-pipeline: env-pipeline  ## ours vs the TFX taxi template on the whole sample
 	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(SAMPLE_DIR)
+
+REQUESTS ?= 400
+MODEL ?=
+bench-serving: env-serving  ## the model server vs the SavedModel in-process, 1/8/32 clients
+	TF_CPP_MIN_LOG_LEVEL=2 $(SPY) bench/bench_serving.py --requests $(REQUESTS) \
+	  $(if $(MODEL),--model $(MODEL))
 
 clean:  ## remove local state and build output (not the venvs)
 	rm -rf $(CT_LOCAL_DIR) build
