@@ -1,98 +1,34 @@
-"""The local endpoint: which model versions are deployed and how traffic splits between them.
-
-One JSON file, shaped like a Vertex AI Endpoint resource (deployedModels + trafficSplit):
-
-  {"endpoint": "chicago-taxi-tipper",
-   "deployed_models": [{"id": "v3", "model_version_id": "3", "artifact_uri": ".../model"}],
-   "traffic_split": {"v3": 100}}
-
-Whoever deploys writes the file whole (write-then-rename); the server watches it and swaps
-to the new state without a restart, so a split change drops no request.
+"""The local endpoint as the server reads it: the file's contract (deployed models, traffic
+split, the checks) is plugins/ct_platform/contracts/endpoint.py, loaded by path (the serving
+env has no ct_platform; CT_CONTRACTS_DIR points elsewhere, as in the pipeline image), plus
+the Router that applies the split.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import importlib.util
 import os
 import random
-import tempfile
+import sys
 from pathlib import Path
 
-
-class EndpointError(ValueError):
-  """The endpoint file is not what it should be; the message names the field."""
+_REPO_CONTRACTS = Path(__file__).resolve().parents[2] / 'plugins' / 'ct_platform' / 'contracts'
 
 
-@dataclasses.dataclass(frozen=True)
-class DeployedModel:
-  id: str
-  model_version_id: str
-  artifact_uri: str       # the model folder holding Format-Serving/ (or the SavedModel itself)
-
-  @property
-  def saved_model_dir(self) -> str:
-    serving = Path(self.artifact_uri) / 'Format-Serving'
-    return str(serving if serving.is_dir() else Path(self.artifact_uri))
+def _load_contract():
+  folder = Path(os.environ.get('CT_CONTRACTS_DIR') or _REPO_CONTRACTS)
+  spec = importlib.util.spec_from_file_location('ct_shared_endpoint', folder / 'endpoint.py')
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # dataclasses look their module up there
+  spec.loader.exec_module(module)
+  return module
 
 
-@dataclasses.dataclass(frozen=True)
-class EndpointState:
-  endpoint: str
-  deployed_models: tuple[DeployedModel, ...]
-  traffic_split: dict
-
-  def as_dict(self) -> dict:
-    return {'endpoint': self.endpoint,
-            'deployed_models': [dataclasses.asdict(m) for m in self.deployed_models],
-            'traffic_split': dict(self.traffic_split)}
-
-
-def parse(data: dict, source: str = 'endpoint') -> EndpointState:
-  if not isinstance(data, dict):
-    raise EndpointError(f'{source}: expected a JSON object')
-  models = []
-  for i, m in enumerate(data.get('deployed_models') or []):
-    for field in ('id', 'model_version_id', 'artifact_uri'):
-      if not m.get(field):
-        raise EndpointError(f'{source}: deployed_models[{i}].{field} is missing')
-    models.append(DeployedModel(str(m['id']), str(m['model_version_id']),
-                                str(m['artifact_uri'])))
-  ids = [m.id for m in models]
-  if len(set(ids)) != len(ids):
-    raise EndpointError(f'{source}: deployed_models has duplicate ids {ids}')
-  split = data.get('traffic_split') or {}
-  for key, pct in split.items():
-    if key not in ids:
-      raise EndpointError(f'{source}: traffic_split.{key}: no deployed model has that id '
-                          f'(deployed: {ids})')
-    if not isinstance(pct, int) or isinstance(pct, bool) or not 0 <= pct <= 100:
-      raise EndpointError(f'{source}: traffic_split.{key}: {pct!r} is not a whole percent '
-                          f'0-100')
-  if models and sum(split.values()) != 100:
-    raise EndpointError(f'{source}: traffic_split sums to {sum(split.values())}, not 100: '
-                        f'{split}')
-  return EndpointState(str(data.get('endpoint') or ''), tuple(models), dict(split))
-
-
-def read(path) -> EndpointState:
-  path = Path(path)
-  try:
-    data = json.loads(path.read_text())
-  except (OSError, ValueError) as e:
-    raise EndpointError(f'{path}: cannot be read as JSON ({e})') from e
-  return parse(data, str(path))
-
-
-def write(path, state: EndpointState) -> None:
-  """Write-then-rename: the watching server sees the old state or the new one."""
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  parse(state.as_dict(), str(path))  # never write what the server would refuse
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-  with os.fdopen(fd, 'w') as f:
-    json.dump(state.as_dict(), f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+_contract = _load_contract()
+EndpointError = _contract.EndpointError
+DeployedModel = _contract.DeployedModel
+EndpointState = _contract.EndpointState
+parse, read, write = _contract.parse, _contract.read, _contract.write
 
 
 class Router:

@@ -25,6 +25,7 @@ BACKENDS = {
                'kfp': 'ct_platform.backends.kfp:KfpPipelineRunner'},
     'registry': {'local': 'ct_platform.backends.local_registry:LocalModelRegistry',
                  'vertex': 'ct_platform.backends.vertex_registry:VertexModelRegistry'},
+    'endpoint': {'local': 'ct_platform.backends.local_endpoint:LocalEndpoint'},
 }
 
 

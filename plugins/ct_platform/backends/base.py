@@ -115,3 +115,28 @@ class ModelRegistry(Protocol):
         registry.ANY moves it whatever it points to (a rollback)
     :raises AliasMoved: the alias points elsewhere now; nothing was changed
     """
+
+
+@runtime_checkable
+class Endpoint(Protocol):
+  """A prediction endpoint: deployed model versions and the traffic split between them
+  (a Vertex AI Endpoint; locally the file the model server watches)."""
+
+  def state(self):
+    """The deployed models and the split (contracts.endpoint.EndpointState); None when
+    nothing was ever deployed."""
+
+  def deploy(self, version, artifact_uri: str, traffic_percent: int):
+    """Deploys a version beside the others at traffic_percent; the others keep their
+    proportions in the rest.
+
+    :raises EndpointError: a percent outside 0-100, or a first model below 100
+    """
+
+  def set_traffic(self, split: dict):
+    """:param split: deployed id -> whole percent, summing to 100 (others get 0)
+    :raises EndpointError: the split names no deployed model or does not sum to 100;
+        nothing is changed"""
+
+  def undeploy(self, version):
+    """:raises EndpointError: the version still takes traffic"""

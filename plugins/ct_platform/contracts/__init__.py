@@ -6,6 +6,8 @@ drift_thresholds.yaml    drift thresholds: the DAG's evaluate_drift and the pipe
                          TFDV drift comparators
 layout.py                variant names and the rule choosing one, runtime parameter
                          names, the push destination, where a run's and a span's files go
+endpoint.py              the local endpoint's file (deployed models, traffic split): the
+                         DAG's endpoint backend writes it, the model server reads it
 
 They live here so that a deploy of plugins/ carries them to Composer; the pipeline
 image copies this folder (pipeline/Dockerfile). Only light imports: DAG files may

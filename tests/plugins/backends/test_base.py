@@ -8,7 +8,7 @@ from ct_platform import backends
 from ct_platform.backends import base
 
 INTERFACE = {'warehouse': base.Warehouse, 'runner': base.PipelineRunner,
-             'registry': base.ModelRegistry}
+             'registry': base.ModelRegistry, 'endpoint': base.Endpoint}
 
 
 def _members(protocol):
