@@ -23,8 +23,10 @@ with DAG(
 ### Roll the champion back
 
 Trigger with `model` and `version`. The version must exist in the registry and must
-have passed its smoke test; then the `champion` alias moves to it (atomically) and
-the champion Asset is updated. Nothing is deleted.
+have passed its smoke test; then the `champion` alias moves to it (atomically), the
+champion Asset is updated and, when the prediction service serves from the local
+endpoint (`make serve`), all its traffic moves to that version too (the others stay
+deployed at 0% for a fast roll-forward). Nothing is deleted.
 """,
     params={
         'model': Param(MODEL_NAME, type='string', pattern='^[a-z0-9][a-z0-9-]{0,62}$',

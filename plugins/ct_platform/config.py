@@ -30,6 +30,7 @@ class Settings:
   warehouse: str = 'duckdb'        # duckdb | bigquery
   runner: str = 'local'            # local | vertex | kfp
   registry: str = 'local'          # local | vertex
+  endpoint: str = 'local'          # local (the model server's endpoint file)
   # the source table, as BigQuery names it (the local warehouse attaches the same name)
   source_table: str = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
   # local state
@@ -199,7 +200,8 @@ def load_settings(overrides: dict | None = None, use_variable: bool = True) -> S
                          f'{_FIELDS[name].type} ({e})') from e
   for name, allowed in (('warehouse', ('duckdb', 'bigquery')),
                         ('runner', ('local', 'vertex', 'kfp')),
-                        ('registry', ('local', 'vertex'))):
+                        ('registry', ('local', 'vertex')),
+                        ('endpoint', ('local',))):
     if values.get(name, getattr(Settings, name)) not in allowed:
       raise ValueError(f'setting {name}: {values[name]!r} is not one of {list(allowed)}')
   return Settings(**values)

@@ -202,7 +202,8 @@ def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, 
 
 
 def rollback(version, settings: Settings) -> dict:
-  """Moves the champion alias to an existing version whose smoke test passed."""
+  """Moves the champion alias to an existing version whose smoke test passed and, when the
+  endpoint serves, all its traffic (the other versions stay deployed at 0%)."""
   from ct_platform.backends import registry_for
 
   registry = registry_for(settings)
@@ -212,7 +213,13 @@ def rollback(version, settings: Settings) -> dict:
     raise ValueError(f'version: {version} did not pass its smoke test '
                      f'({smoke.get("message", "no result")}); refusing to make it champion')
   registry.set_alias(int(version), 'champion', reason=f'rollback to version {version}')
-  return {'version': int(version), 'model_uri': record['model_uri']}
+  result = {'version': int(version), 'model_uri': record['model_uri']}
+  from ct_platform.backends import endpoint_for
+  endpoint = endpoint_for(settings)
+  if endpoint.state() is not None:  # the champion is served here: move its traffic too
+    served = endpoint.deploy(int(version), record['model_uri'], 100)
+    result['traffic_split'] = served.traffic_split  # the others stay deployed, at 0%
+  return result
 
 
 # --- the branch rules (the DAG file only wires them) ------------------------------------

@@ -31,6 +31,28 @@ def test_rollback_moves_the_alias(settings, tmp_path):
   assert reg.get_alias()['version'] == 1
 
 
+def test_rollback_moves_the_serving_traffic_too_when_the_endpoint_serves(settings, tmp_path):
+  from ct_platform.backends.local_endpoint import LocalEndpoint
+  v1, v2 = _register(settings, tmp_path, 'a', True), _register(settings, tmp_path, 'b', True)
+  endpoint = LocalEndpoint.from_settings(settings)
+  endpoint.deploy(1, v1['model_uri'], 100)
+  endpoint.deploy(2, v2['model_uri'], 100)
+  assert endpoint.state().traffic_split == {'v1': 0, 'v2': 100}
+  assert tasks.rollback(1, settings)['traffic_split'] == {'v1': 100, 'v2': 0}
+  assert endpoint.state().traffic_split == {'v1': 100, 'v2': 0}
+
+
+def test_rollback_without_a_served_endpoint_creates_none(settings, tmp_path):
+  _register(settings, tmp_path, 'a', True)
+  assert 'traffic_split' not in tasks.rollback(1, settings)
+  assert _endpoint_path(settings).exists() is False
+
+
+def _endpoint_path(settings):
+  from ct_platform.backends.local_endpoint import LocalEndpoint
+  return LocalEndpoint.from_settings(settings).path
+
+
 def test_rollback_refuses_a_version_that_failed_its_smoke_test(settings, tmp_path):
   _register(settings, tmp_path, 'a', False)
   with pytest.raises(ValueError, match='version: 1 did not pass its smoke test'):

@@ -57,3 +57,7 @@ def runner_from_config(config: dict):
 
 def registry_for(settings: Settings):
   return backend_class('registry', settings.registry).from_settings(settings)
+
+
+def endpoint_for(settings: Settings):
+  return backend_class('endpoint', settings.endpoint).from_settings(settings)
