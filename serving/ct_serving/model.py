@@ -96,14 +96,20 @@ class EndpointModel(kserve.Model):
     while True:
       await asyncio.sleep(WATCH_SECONDS)
       try:
-        changed = self.endpoint_file.stat().st_mtime_ns != self.snapshot.mtime_ns
-        if changed:
-          await asyncio.to_thread(self.reload)
-      except Exception as e:  # keep serving the last good state, say why
+        mtime = self.endpoint_file.stat().st_mtime_ns
+      except OSError as e:  # removed or unreadable: keep serving what was deployed
+        if self.snapshot.mtime_ns != -1:
+          log.error('endpoint %s: %s; still serving the previous state', self.endpoint_file, e)
+          self.snapshot = dataclasses.replace(self.snapshot, mtime_ns=-1)
+        continue
+      if mtime == self.snapshot.mtime_ns:
+        continue
+      try:
+        await asyncio.to_thread(self.reload)
+      except Exception as e:  # keep serving the last good state, say why (once per change)
         log.error('endpoint %s not applied, still serving the previous state: %s',
                   self.endpoint_file, e)
-        self.snapshot = dataclasses.replace(self.snapshot,
-                                            mtime_ns=self.endpoint_file.stat().st_mtime_ns)
+        self.snapshot = dataclasses.replace(self.snapshot, mtime_ns=mtime)
 
   def metadata(self) -> dict:
     snap = self.snapshot

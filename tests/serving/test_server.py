@@ -74,6 +74,23 @@ def test_each_bad_request_gets_a_400_naming_the_field_and_the_server_keeps_servi
   assert server.predict([ROW])[0] == 200
 
 
+def test_an_endpoint_file_the_server_refuses_leaves_the_last_good_state_serving(two_models):
+  server, path = two_models
+  good = path.read_text()
+  bad = json.loads(good)
+  bad['traffic_split'] = {'v1': 50, 'v2': 40}  # written by hand, past endpoint.write's check
+  path.write_text(json.dumps(bad))
+  try:
+    time.sleep(1.5)  # three of the server's 0.5 s checks
+    status, body = server.predict([ROW])
+    assert status == 200 and body['deployed_model_id'] == 'v1'
+    meta = get(f'{server.base}/v1/models/chicago-taxi-tipper/metadata')[1]
+    assert meta['endpoint']['traffic_split'] == {'v1': 100, 'v2': 0}
+    assert 'traffic_split sums to 90, not 100' in server.output.read_text()
+  finally:
+    path.write_text(good)
+
+
 def test_a_split_change_under_load_drops_no_request_and_the_log_has_every_row(
     tmp_path, stand_in_models):
   server, path = start_two_models(tmp_path, stand_in_models)
