@@ -60,6 +60,14 @@ def curate(schema, curation=None):
     feature.ClearField('string_domain')
     schema.string_domain.add(name=name, value=list(spec['values']))
     feature.domain = name
+  for name in curation['optional']:
+    if name in curation['ranges']:
+      raise ValueError(f'curation.yaml: ranges.{name}: {name} is optional, so a split may hold '
+                       f'no value of it, and TFDV reads such a split as min = max = 0: out of '
+                       f'any range that excludes 0. Give optional features no range')
+    feature = get_feature(schema, name)
+    feature.ClearField('int_domain')
+    feature.ClearField('float_domain')
   for name, bounds in curation['ranges'].items():
     feature = get_feature(schema, name)
     if feature.type == schema_pb2.FLOAT:

@@ -29,11 +29,14 @@ def test_payment_type_domain_is_the_public_tables_documented_values():
   assert 'source' in curation['domains']['payment_type']
 
 
-def test_every_numeric_feature_has_a_range_and_floats_refuse_non_finite_values():
+def test_every_required_numeric_feature_has_a_range_and_floats_refuse_non_finite_values():
   schema = _schema()
+  optional = set(schema_bootstrap.load_curation()['optional'])
   numeric = [f for f in schema.feature if f.type in (schema_pb2.INT, schema_pb2.FLOAT)]
   assert len(numeric) == 16
-  for f in numeric:
+  for f in (f for f in numeric if f.name in optional):
+    assert not f.HasField('int_domain') and not f.HasField('float_domain'), f
+  for f in (f for f in numeric if f.name not in optional):
     if f.type == schema_pb2.FLOAT:
       d = f.float_domain
       assert d.disallow_nan and d.disallow_inf and d.HasField('min') and d.HasField('max'), f
@@ -41,6 +44,17 @@ def test_every_numeric_feature_has_a_range_and_floats_refuse_non_finite_values()
       assert f.int_domain.HasField('min'), f
   fare = tfdv.get_feature(schema, 'fare').float_domain
   assert (fare.min, fare.max) == (0, 100000)
+
+
+def test_a_range_on_an_optional_feature_is_refused_saying_why():
+  curation = schema_bootstrap.load_curation()
+  curation['ranges']['pickup_census_tract'] = {'min': 17000000000}
+  try:
+    schema_bootstrap.curate(_schema(), curation)
+  except ValueError as e:
+    assert 'ranges.pickup_census_tract' in str(e) and 'min = max = 0' in str(e)
+  else:
+    raise AssertionError('a range on an optional feature was accepted')
 
 
 def test_a_range_on_a_string_feature_is_refused_naming_it():
