@@ -138,6 +138,13 @@ class EndpointModel(kserve.Model):
 
     started = time.perf_counter()
     request_id = self._request_id()
+    if isinstance(payload, (bytes, str)):  # sent without Content-Type: application/json
+      try:
+        payload = json.loads(payload)
+      except ValueError as e:
+        message = f'the body is not JSON: {e}'
+        self.reject(message, None, request_id)
+        raise InvalidInput(message) from None
     snap = self.snapshot
     try:
       deployed_id = snap.router.pick()

@@ -9,7 +9,7 @@ import time
 
 import duckdb
 import pytest
-from conftest import SAMPLE_CSV, Server, get
+from conftest import SAMPLE_CSV, Server, get, post
 
 from ct_serving import endpoint
 from ct_serving.prediction_log import read_sql
@@ -72,6 +72,22 @@ def test_each_bad_request_gets_a_400_naming_the_field_and_the_server_keeps_servi
   got, answer = server.predict(**body)
   assert got == status and message in answer['error'], answer
   assert server.predict([ROW])[0] == 200
+
+
+def test_a_body_without_a_json_content_type_is_read_as_json_as_tf_serving_does(two_models):
+  import urllib.error
+  import urllib.request
+  server, _ = two_models
+  url = f'{server.base}/v1/models/chicago-taxi-tipper:predict'
+  with urllib.request.urlopen(url, data=json.dumps({'instances': [ROW]}).encode()) as r:
+    assert r.status == 200 and len(json.loads(r.read())['predictions']) == 1  # curl's default
+  try:
+    urllib.request.urlopen(url, data=b'{"instances": [')
+    raise AssertionError('a body that is not JSON was accepted')
+  except urllib.error.HTTPError as e:
+    assert e.code == 400 and json.loads(e.read())['error'].startswith('the body is not JSON')
+  status, body = post(url, b'{"instances": [')  # with the JSON type, KServe's own 400
+  assert status == 400 and 'Unrecognized request format' in body['error'], body
 
 
 def test_an_endpoint_file_the_server_refuses_leaves_the_last_good_state_serving(two_models):
