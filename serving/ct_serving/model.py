@@ -158,7 +158,16 @@ class EndpointModel(kserve.Model):
       self.reject(str(e), payload, request_id)
       raise InvalidInput(str(e)) from None
     examples = spec_lib.to_examples(instances, model.spec)
-    scores = await asyncio.to_thread(model.predict, examples)
+    try:
+      scores = await asyncio.to_thread(model.predict, examples)
+    except Exception as e:  # the model failed (HTTP 500): the log says which and why
+      self.prediction_log.add(
+          endpoint=self.name, deployed_model_id=deployed_id,
+          model_version_id=model.deployed.model_version_id, request_id=request_id,
+          request_payload=[json.dumps(i) for i in payload['instances']],
+          response_payload=None, latency_ms=(time.perf_counter() - started) * 1000,
+          status_code=500, error=f'{type(e).__name__}: {e}'[:2000])
+      raise
     predictions = [[s] for s in scores]  # TF Serving's shape for an [N, 1] output
     latency_ms = (time.perf_counter() - started) * 1000
     if self.prediction_log.sampled():

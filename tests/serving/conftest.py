@@ -21,9 +21,11 @@ PIPELINE_RUNS = REPO / 'build' / 'test-output' / 'pipeline-runs'
 SAMPLE_CSV = REPO / 'pipeline' / 'data' / 'taxi_sample' / 'data.csv'
 
 
-def build_stand_in_model(folder: Path, weight: float = 0.1, bias: float = -1.0) -> Path:
+def build_stand_in_model(folder: Path, weight: float = 0.1, bias: float = -1.0,
+                         fail_above: float | None = None) -> Path:
   """A SavedModel at folder/Format-Serving: fare, trip_seconds, company as VarLen features;
-  outputs sigmoid(weight * fare + bias), or `bias` itself when weight is 0 (a constant)."""
+  outputs sigmoid(weight * fare + bias), or `bias` itself when weight is 0 (a constant).
+  With fail_above, a fare above it makes the signature raise (a model that breaks)."""
   import tensorflow as tf
 
   spec = {'fare': tf.io.VarLenFeature(tf.float32),
@@ -36,6 +38,10 @@ def build_stand_in_model(folder: Path, weight: float = 0.1, bias: float = -1.0) 
       parsed = tf.io.parse_example(examples, spec)
       fare = tf.sparse.to_dense(parsed['fare'], default_value=0.0)[:, :1]
       fare = tf.pad(fare, [[0, 0], [0, 1 - tf.shape(fare)[1]]])
+      if fail_above is not None:
+        with tf.control_dependencies([tf.debugging.assert_less_equal(
+            fare, tf.constant(fail_above), message='fare too high for this model')]):
+          fare = tf.identity(fare)
       if weight == 0:
         return {'outputs': tf.fill(tf.shape(fare), tf.constant(bias))}
       return {'outputs': tf.sigmoid(weight * fare + bias)}
@@ -114,7 +120,8 @@ def stand_in_models(tmp_path_factory):
   root = tmp_path_factory.mktemp('models')
   return {'a': build_stand_in_model(root / 'a', 0.1, -1.0),
           'b': build_stand_in_model(root / 'b', 0.2, -2.0),
-          'constant': build_stand_in_model(root / 'constant', 0.0, 0.5)}
+          'constant': build_stand_in_model(root / 'constant', 0.0, 0.5),
+          'breaks': build_stand_in_model(root / 'breaks', 0.1, -1.0, fail_above=1000.0)}
 
 
 @pytest.fixture(scope='session')

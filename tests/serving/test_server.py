@@ -168,3 +168,18 @@ def test_predictions_equal_the_in_process_serving_signature_on_a_real_model(
   (expected,) = signature(examples=tf.constant(to_examples(instances, spec))).values()
   assert [p[0] for p in body['predictions']] == pytest.approx(
       expected.numpy().reshape(-1).tolist(), abs=1e-6)
+
+
+def test_a_model_that_fails_answers_500_logs_why_and_the_server_keeps_serving(
+    tmp_path, stand_in_models):
+  path = tmp_path / 'endpoint.json'
+  deploy(path, {'v1': stand_in_models['breaks']}, {'v1': 100})
+  server = Server(path, tmp_path / 'log')
+  try:
+    assert server.predict([dict(ROW, fare=5000.0)])[0] == 500
+    assert server.predict([ROW])[0] == 200
+  finally:
+    assert server.stop() == 0
+  rows = {r[1]: r for r in log_rows(server.log_dir)}
+  assert set(rows) == {200, 500}
+  assert rows[500][0] == 'v1' and 'fare too high for this model' in rows[500][2]
