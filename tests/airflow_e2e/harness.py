@@ -8,6 +8,8 @@ throwaway AIRFLOW_HOME and CT_LOCAL_DIR.
 
 Talks to Airflow only the way users do: the REST API (/api/v2, token from /auth/token,
 the simple auth manager's real login) and the processes themselves (kill, restart).
+Where neither says it (which triggerer holds a trigger), it reads the metadata DB
+read-only, as an operator would.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -137,6 +140,36 @@ class AirflowCluster:
   def log_tail(self, name: str, chars=3000) -> str:
     path = self.logs / f'{name}.log'
     return path.read_text(errors='replace')[-chars:] if path.exists() else ''
+
+  def db(self, sql: str, *args) -> list[tuple]:
+    """Rows of a query on the metadata DB, opened read-only."""
+    con = sqlite3.connect(f'file:{self.home / "airflow.db"}?mode=ro', uri=True, timeout=30)
+    try:
+      return con.execute(sql, args).fetchall()
+    finally:
+      con.close()
+
+  def triggerer_jobs(self) -> list[int]:
+    return [r[0] for r in self.db("SELECT id FROM job WHERE job_type = 'TriggererJob'")]
+
+  def start_triggerer(self, name: str, timeout=120) -> int:
+    """Starts another triggerer; returns its job id once it has one."""
+    known = set(self.triggerer_jobs())
+    self.start_component('triggerer', name=name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      new = set(self.triggerer_jobs()) - known
+      if new:
+        return max(new)
+      time.sleep(0.5)
+    raise TimeoutError(f'{name}: no triggerer job after {timeout} s\n{self.log_tail(name)}')
+
+  def trigger_holder(self, dag_id: str, run_id: str, task_id: str) -> int | None:
+    """The job id of the triggerer that holds a deferred task's trigger (None: none yet)."""
+    rows = self.db('SELECT t.triggerer_id FROM task_instance ti JOIN trigger t '
+                   'ON t.id = ti.trigger_id WHERE ti.dag_id = ? AND ti.run_id = ? '
+                   'AND ti.task_id = ?', dag_id, run_id, task_id)
+    return rows[0][0] if rows else None
 
   def send_signal(self, name: str, sig: int) -> None:
     os.killpg(self.procs[name].pid, sig)

@@ -331,8 +331,10 @@ def _trigger_logs(cluster) -> str:
 
 def test_triggerer_restart_and_redistribution_never_cancel_a_waiting_pipeline(cluster, api):
   counter = cluster.root / 'starts-triggerer.txt'
-  settings(api, local_pipeline_command=['env', f'FAKE_PIPELINE_COUNTER={counter}'] +
-           fake_pipeline_command('succeed', seconds=75))
+  release = cluster.root / 'release-triggerer'  # the pipeline runs until the test is done
+  settings(api, local_pipeline_command=['env', f'FAKE_PIPELINE_COUNTER={counter}',
+                                        f'FAKE_PIPELINE_RELEASE={release}'] +
+           fake_pipeline_command('succeed'))
   run = api.trigger(DAG, conf={'force_retrain': True}, logical_date=logical())
   run_id = run['dag_run_id']
   api.wait_task(DAG, run_id, 'run_pipeline', 'deferred')
@@ -340,32 +342,42 @@ def test_triggerer_restart_and_redistribution_never_cancel_a_waiting_pipeline(cl
   run_dir = cluster.local_dir / 'pipeline_runs' / pipeline_id
   wait_trigger_running(cluster, run_id, pipeline_id)
 
-  # 1. the triggerer dies (OOM, node drain) and a new one starts: cleanup, not on_kill
+  # 1. the triggerer dies (OOM, node drain) and a new one starts: cleanup, not on_kill.
+  # Each step waits for the trigger to move (the metadata DB says where it is), not for
+  # a fixed time: under a loaded CI machine heartbeats come late.
+  holder = lambda: cluster.trigger_holder(DAG, run_id, 'run_pipeline')  # noqa: E731
+  first = holder()
   cluster.kill('triggerer')
-  cluster.start_component('triggerer', name='triggerer-2')
-  cluster.wait_healthy(components=('triggerer',))
-  time.sleep(12)  # past the dead triggerer's heartbeat threshold: the trigger moves
+  second = cluster.start_triggerer('triggerer-2')
+  wait_for(lambda: holder() == second, timeout=120, what='trigger moved to triggerer-2')
+  assert first != second
   assert run_state(run_dir)['state'] == 'RUNNING' and pid_alive(pid)
 
-  # 2. HA: a second triggerer; the first stops heartbeating (SIGSTOP) long enough for
-  # its trigger to move, then resumes and drops the orphan through the user-action
+  # 2. HA: a second triggerer; the one holding the trigger stops heartbeating (SIGSTOP)
+  # until its trigger moves, then resumes and drops the orphan through the user-action
   # path, which calls on_kill (apache/airflow#73454): the task is still deferred
-  cluster.start_component('triggerer', name='triggerer-3')
-  time.sleep(5)
-  cluster.send_signal('triggerer-2', signal.SIGSTOP)
-  time.sleep(16)
-  cluster.send_signal('triggerer-2', signal.SIGCONT)
+  third = cluster.start_triggerer('triggerer-3')
+  names = {second: 'triggerer-2', third: 'triggerer-3'}
+  held_by = holder()
+  stopped = names[held_by]
+  cluster.send_signal(stopped, signal.SIGSTOP)
+  try:
+    wait_for(lambda: holder() not in (None, held_by), timeout=120,
+             what=f'trigger moved away from the stopped {stopped}')
+  finally:
+    cluster.send_signal(stopped, signal.SIGCONT)
   wait_for(lambda: 'still deferred: the trigger moved' in _trigger_logs(cluster),
-           timeout=60, what='on_kill guard logged')
+           timeout=90, what='on_kill guard logged')
   assert run_state(run_dir)['state'] == 'RUNNING' and pid_alive(pid)
 
+  release.touch()
   done = api.wait_run(DAG, run_id, timeout=180)
   states = api.task_states(DAG, run_id)
   assert done['state'] == 'success', states
   assert_no_task_failed(states)
   assert run_state(run_dir)['state'] == 'SUCCEEDED'
   assert [r for r, _ in starts(counter)] == [pipeline_id]  # never resubmitted
-  cluster.kill('triggerer-2', signal.SIGTERM)
+  cluster.kill('triggerer-2', signal.SIGTERM)  # triggerer-3 serves the next tests
 
 
 def test_a_worker_killed_mid_extract_retries_into_a_new_span(cluster, api):

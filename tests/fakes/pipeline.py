@@ -9,6 +9,8 @@ and a run summary that passes the schema), and behaves as FAKE_PIPELINE_MODE say
   crash-first-attempt SIGKILL itself on attempt 1 (the OOM killer, a node drain), else
                       succeed
   hang                sleep for an hour (to be killed or cancelled)
+FAKE_PIPELINE_RELEASE=<file>: before finishing, wait until the file exists (a test that
+must act while the run is running releases it when done, whatever the machine's speed).
 Every start appends a line to <FAKE_PIPELINE_COUNTER> (one process per submit).
 """
 
@@ -46,6 +48,9 @@ def main():
   if mode == 'hang':
     time.sleep(3600)
   time.sleep(float(os.environ.get('FAKE_PIPELINE_SECONDS', '1')))
+  release = os.environ.get('FAKE_PIPELINE_RELEASE')
+  while release and not Path(release).exists():
+    time.sleep(0.5)
   if mode == 'fail':
     print('Traceback (most recent call last):\nValueError: the fake pipeline failed on '
           'purpose', flush=True)
