@@ -18,7 +18,7 @@ from airflow.sdk import (
   task,
 )
 
-from ct_platform.assets import CHAMPION, SOURCE_TABLE
+from ct_platform.assets import CHALLENGER, CHAMPION, SOURCE_TABLE
 from ct_platform.notify import PipelineFailedNotifier, TaskFailedNotifier
 from ct_platform.operators.approval import PromotionApprovalOperator
 from ct_platform.operators.extract_span import ExtractSpanOperator
@@ -38,7 +38,10 @@ young enough champion end the run here → **TFX run** on the configured backend
 (deferred while it runs) → **promotion gate** (policy file shared with the pipeline's
 Evaluator; HTML report) → in `manual` mode a **human approval** (rejects after the
 configured timeout) → **promote**: register the candidate and move the `champion`
-alias; emits the `chicago-taxi-tipper.champion` Asset.
+alias; emits the `chicago-taxi-tipper.champion` Asset. With the setting `rollout: canary`
+and a champion in place, **nominate_challenger** registers it with the `challenger`
+alias instead and emits `chicago-taxi-tipper.challenger`: the `model_rollout` DAG
+canaries it before it becomes champion.
 
 Overrides: `force_reject` always holds; `force_promote` overrides metric checks only
 (never anomalies, a failed smoke test or missing blessing) and is recorded.
@@ -148,9 +151,9 @@ with DAG(
     return decision
 
   @task.branch(retries=0)
-  def choose_path(decision, plan):
+  def choose_path(decision, plan, champion):
     from ct_platform import tasks
-    return tasks.choose_path(decision, plan, _settings())
+    return tasks.choose_path(decision, plan, _settings(), champion)
 
   request_approval = PromotionApprovalOperator(
       task_id='request_approval',
@@ -164,11 +167,7 @@ with DAG(
       defaults=['Reject'],
       retries=0)
 
-  # Its inputs come from XCom, not arguments: an argument makes its producer an upstream,
-  # and with the producers upstream `none_failed_min_one_success` ran promote after an
-  # empty window or a no-drift verdict. Upstream are only the branch and the approval.
-  @task(trigger_rule='none_failed_min_one_success', outlets=[CHAMPION], retries=0)
-  def promote(ti=None, outlet_events=None):
+  def _register(ti, outlet_events, asset, alias: str, event: str, says: str):
     from ct_platform import tasks
     from ct_platform.notify import notify
     settings = _settings()
@@ -176,11 +175,25 @@ with DAG(
         ti.xcom_pull(task_ids='promotion_gate'), ti.xcom_pull(task_ids='run_pipeline'),
         ti.xcom_pull(task_ids='extract_span'), ti.xcom_pull(task_ids='plan_run'), settings,
         ti.xcom_pull(task_ids='evaluate_drift'),
-        gated_champion=ti.xcom_pull(task_ids='find_champion'))
-    outlet_events[CHAMPION].extra = promoted
-    notify('champion_promoted', f'champion is now version {promoted["version"]} '
-           f'({promoted["model_uri"]})', settings, **promoted)
+        gated_champion=ti.xcom_pull(task_ids='find_champion'), alias=alias)
+    outlet_events[asset].extra = promoted
+    notify(event, f'{says} version {promoted["version"]} ({promoted["model_uri"]})',
+           settings, **promoted)
     return promoted
+
+  # Their inputs come from XCom, not arguments: an argument makes its producer an upstream,
+  # and with the producers upstream `none_failed_min_one_success` ran promote after an
+  # empty window or a no-drift verdict. Upstream are only the branch and the approval.
+  @task(trigger_rule='none_failed_min_one_success', outlets=[CHAMPION], retries=0)
+  def promote(ti=None, outlet_events=None):
+    return _register(ti, outlet_events, CHAMPION, 'champion', 'champion_promoted',
+                     'champion is now')
+
+  @task(trigger_rule='none_failed_min_one_success', outlets=[CHALLENGER], retries=0)
+  def nominate_challenger(ti=None, outlet_events=None):
+    """rollout: canary: the challenger alias moves; model_rollout decides the rest."""
+    return _register(ti, outlet_events, CHALLENGER, 'challenger', 'challenger_nominated',
+                     'challenger (canary next) is')
 
   @task(trigger_rule='none_failed_min_one_success', retries=0)
   def end():
@@ -200,11 +213,12 @@ with DAG(
     from ct_platform import run_report
     pulled = {k: ti.xcom_pull(task_ids=k) for k in (
         'plan_run', 'extract_span', 'evaluate_drift', 'run_pipeline', 'promotion_gate',
-        'promote', 'find_champion')}
+        'promote', 'nominate_challenger', 'find_champion')}
     drift = pulled['evaluate_drift'] if isinstance(pulled['evaluate_drift'], dict) else None
     text = run_report.run_report(pulled['plan_run'], pulled['extract_span'], drift,
                             pulled['run_pipeline'], pulled['promotion_gate'],
-                            pulled['promote'], pulled['find_champion'])
+                            pulled['promote'] or pulled['nominate_challenger'],
+                            pulled['find_champion'])
     print(text)
     run_report.save_run_summary_text(text, _settings())
     return text
@@ -221,8 +235,8 @@ with DAG(
       on_failure_callback=PipelineFailedNotifier())
   retrain_needed(drift) >> run_pipeline
   decision = promotion_gate(run_pipeline.output, champion, plan)
-  path = choose_path(decision, plan)
-  promoted = promote()
-  path >> [request_approval, promoted, end()]
-  request_approval >> promoted
-  [promoted, decision] >> prune_old_spans() >> summarize()
+  path = choose_path(decision, plan, champion)
+  promoted, nominated = promote(), nominate_challenger()
+  path >> [request_approval, promoted, nominated, end()]
+  request_approval >> [promoted, nominated]
+  [promoted, nominated, decision] >> prune_old_spans() >> summarize()

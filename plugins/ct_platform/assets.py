@@ -21,6 +21,7 @@ from ct_platform.config import Settings
 MODEL_NAME = Settings.model_name
 SOURCE_TABLE_NAME = 'chicago_taxi_trips.taxi_trips'
 CHAMPION_NAME = f'{MODEL_NAME}.champion'
+CHALLENGER_NAME = f'{MODEL_NAME}.challenger'
 
 # An upstream ELT DAG that refreshes the source table emits this; continuous_training
 # is scheduled on it (besides its cron).
@@ -29,3 +30,6 @@ SOURCE_TABLE = Asset(name=SOURCE_TABLE_NAME,
 # Updated when the champion alias moves (promotion or rollback); the event's extra is
 # the registry record of the new champion (model, version, model_uri, ...).
 CHAMPION = Asset(name=CHAMPION_NAME, uri=f'x-ct-model://{MODEL_NAME}/champion')
+# Updated when a promoted version gets the challenger alias (setting rollout: canary); the
+# model_rollout DAG is scheduled on it. The extra is the challenger's registry record.
+CHALLENGER = Asset(name=CHALLENGER_NAME, uri=f'x-ct-model://{MODEL_NAME}/challenger')

@@ -31,6 +31,10 @@ class Settings:
   runner: str = 'local'            # local | vertex | kfp
   registry: str = 'local'          # local | vertex
   endpoint: str = 'local'          # local (the model server's endpoint file)
+  # how a promoted model reaches serving: none moves `champion` at promotion; canary
+  # gives it the `challenger` alias and the model_rollout DAG canaries it (a first model,
+  # with no champion to compare against, always becomes champion directly)
+  rollout: str = 'none'            # none | canary
   # the source table, as BigQuery names it (the local warehouse attaches the same name)
   source_table: str = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
   # local state
@@ -201,7 +205,8 @@ def load_settings(overrides: dict | None = None, use_variable: bool = True) -> S
   for name, allowed in (('warehouse', ('duckdb', 'bigquery')),
                         ('runner', ('local', 'vertex', 'kfp')),
                         ('registry', ('local', 'vertex')),
-                        ('endpoint', ('local',))):
+                        ('endpoint', ('local',)),
+                        ('rollout', ('none', 'canary'))):
     if values.get(name, getattr(Settings, name)) not in allowed:
       raise ValueError(f'setting {name}: {values[name]!r} is not one of {list(allowed)}')
   return Settings(**values)

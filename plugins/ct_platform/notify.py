@@ -1,5 +1,4 @@
-"""Notifications per event: pipeline_failed, candidate_rejected, champion_promoted,
-window_empty, approval_requested.
+"""Notifications per event (EVENTS): failures, rejections, promotions, rollouts.
 
 Always to the task log and one JSON line per event in settings.notification_path;
 by e-mail when `notify_email_to` is set (through the SMTP provider's hook and the
@@ -17,7 +16,9 @@ from airflow.sdk import BaseNotifier
 
 log = logging.getLogger(__name__)
 EVENTS = ('pipeline_failed', 'task_failed', 'pipeline_attempt_lost', 'candidate_rejected',
-          'champion_promoted', 'window_empty', 'approval_requested', 'no_retrain')
+          'champion_promoted', 'window_empty', 'approval_requested', 'no_retrain',
+          'challenger_nominated', 'rollout_started', 'rollout_completed',
+          'rollout_rolled_back')
 
 
 def notify(event: str, message: str, settings=None, **details) -> dict:

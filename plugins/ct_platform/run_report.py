@@ -39,7 +39,10 @@ def run_report(plan, span, drift, result, decision, promotion, champion) -> str:
     for r in decision['reasons']:
       lines.append(f'  - {r}')
     lines.append(f'report     {decision["report"]}')
-  if promotion:
+  if promotion and promotion.get('alias') == 'challenger':
+    lines.append(f'challenger version {promotion["version"]} at {promotion["model_uri"]} '
+                 f'(model_rollout canaries it)')
+  if promotion and promotion.get('alias', 'champion') == 'champion':
     lines.append(f'champion   version {promotion["version"]} at {promotion["model_uri"]}')
   elif champion:
     lines.append(f'champion   unchanged: version {champion["version"]} at '

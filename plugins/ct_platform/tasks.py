@@ -161,15 +161,20 @@ def gate(result: PipelineResult, champion: ChampionRecord | None, plan: Plan,
 
 def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, plan: Plan,
             settings: Settings,
-            drift: dict | None = None, gated_champion=None) -> dict:
-  """Registers the candidate as a new version and moves the champion alias to it.
+            drift: dict | None = None, gated_champion=None, alias: str = 'champion') -> dict:
+  """Registers the candidate as a new version and moves the alias (champion, or
+  challenger when it goes through a canary first) to it.
 
   gated_champion: the champion record the candidate was judged against ({} or None:
-  there was none). If the alias has moved since (a rollback, another run), promote stops
-  before registering, and the alias move itself is a compare-and-swap.
+  there was none). If the champion alias has moved since (a rollback, another run),
+  promote stops before registering, and a champion move itself is a compare-and-swap. A
+  new challenger replaces a challenger that was never rolled out.
   """
   from ct_platform.backends import registry_for
-  from ct_platform.backends.registry import check_expected
+  from ct_platform.backends.registry import ANY, check_expected
+
+  if alias not in ('champion', 'challenger'):
+    raise ValueError(f'alias: {alias!r} is not champion or challenger')
 
   if not decision['promote']:
     raise RuntimeError(f'refusing to promote: the gate decided {decision["outcome"]}')
@@ -196,9 +201,10 @@ def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, 
   })
   reason = (f'override {decision["override"]["kind"]}: {decision["override"]["reason"]}'
             if decision.get('override') else 'passed the promotion gate')
-  registry.set_alias(record['version'], 'champion', reason=reason, expected_version=expected)
+  registry.set_alias(record['version'], alias, reason=reason,
+                     expected_version=expected if alias == 'champion' else ANY)
   return {'version': record['version'], 'model_uri': record['model_uri'],
-          'model_name': settings.model_name}
+          'model_name': settings.model_name, 'alias': alias}
 
 
 def rollback(version, settings: Settings) -> dict:
@@ -243,8 +249,16 @@ def retrain_needed(verdict: DriftVerdict, settings: Settings) -> bool:
   return verdict['retrain']
 
 
-def choose_path(decision: GateDecision, plan: Plan, settings: Settings):
-  """The task(s) after the gate: end (rejected, dry run), promote, or approval first."""
+def promotion_task(champion: ChampionRecord | None, settings: Settings) -> str:
+  """promote (the champion alias moves now) or nominate_challenger (rollout: canary, and
+  there is a champion to canary against)."""
+  return 'nominate_challenger' if settings.rollout == 'canary' and champion else 'promote'
+
+
+def choose_path(decision: GateDecision, plan: Plan, settings: Settings,
+                champion: ChampionRecord | None = None):
+  """The task(s) after the gate: end (rejected, dry run), promote (or nominate the
+  challenger), or approval first."""
   if not decision['promote']:
     from ct_platform.notify import notify
     notify('candidate_rejected', 'candidate rejected: ' + '; '.join(decision['reasons']),
@@ -253,9 +267,10 @@ def choose_path(decision: GateDecision, plan: Plan, settings: Settings):
   if plan['dry_run']:
     print('dry_run: the candidate passed the gate; stopping before promotion')
     return 'end'
+  target = promotion_task(champion, settings)
   if plan['promotion_mode'] == 'manual':
-    return ['request_approval', 'promote']
-  return 'promote'
+    return ['request_approval', target]
+  return target
 
 
 def prune_spans(settings: Settings) -> list:

@@ -67,6 +67,30 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
   assert 'decision   REJECT' in summary_text and 'champion   unchanged: version 1' in summary_text
 
 
+def test_with_rollout_canary_a_second_model_becomes_challenger_not_champion(
+    airflow_env, local_dir, fake_pipeline_env):
+  airflow_env.seed(local_dir)
+  env = dict(fake_pipeline_env, CT_ROLLOUT='canary')
+  conf = {'window_end': '2016-01-01', 'window_days': 90, 'force_retrain': True}
+  rc, log = airflow_env.run('continuous_training', local_dir, conf, **env)
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  # nothing to canary against: the first model becomes champion at once
+  assert states['promote'] == 'success' and states['nominate_challenger'] == 'skipped'
+
+  rc, log = airflow_env.run('continuous_training', local_dir, conf, **env)
+  assert rc == 0, log[-4000:]
+  states = task_states(airflow_env, local_dir, 'continuous_training', log)
+  assert states['nominate_challenger'] == 'success' and states['promote'] == 'skipped'
+  assert states['summarize'] == 'success'
+  aliases = local_dir / 'registry' / 'chicago-taxi-tipper' / 'aliases'
+  assert json.loads((aliases / 'champion.json').read_text())['version'] == 1
+  assert json.loads((aliases / 'challenger.json').read_text())['version'] == 2
+  assert [n['event'] for n in notifications(local_dir)] == ['champion_promoted',
+                                                            'challenger_nominated']
+  assert 'challenger version 2' in log and 'champion   unchanged: version 1' in log
+
+
 def test_no_drift_ends_the_run_before_training_and_drift_retrains(airflow_env, local_dir,
                                                                    fake_pipeline_env):
   airflow_env.seed(local_dir)

@@ -97,3 +97,54 @@ def test_promote_stops_when_the_champion_moved_since_the_gate(settings, tmp_path
   promoted = tasks.promote({'promote': True, 'outcome': 'promote'}, result, {'uri': '/s'},
                            plan, settings, gated_champion={'version': 2})
   assert promoted['version'] == 3 and reg.get_alias()['version'] == 3
+
+
+def _candidate(tmp_path, name):
+  candidate = tmp_path / name / 'Format-Serving'
+  candidate.mkdir(parents=True)
+  (candidate / 'saved_model.pb').write_bytes(name.encode())
+  return {'run_id': name, 'summary': {
+      'candidate_model_uri': str(candidate.parent), 'metrics': {'candidate': {}},
+      'smoke_test': {'passed': True, 'message': 'm'}, 'pipeline': {}}}
+
+
+def test_a_challenger_leaves_the_champion_and_a_newer_one_replaces_it(settings, tmp_path):
+  _register(settings, tmp_path, 'a', True)
+  reg = LocalModelRegistry(settings.registry_root, settings.model_name)
+  reg.set_alias(1)
+  plan = {'run_id': 'manual__1', 'window': {'start': '2016-01-01', 'end': '2016-02-01'}}
+  decision = {'promote': True, 'outcome': 'promote'}
+  first = tasks.promote(decision, _candidate(tmp_path, 'c1'), {'uri': '/s'}, plan, settings,
+                        gated_champion={'version': 1}, alias='challenger')
+  assert first == {'version': 2, 'model_uri': first['model_uri'],
+                   'model_name': settings.model_name, 'alias': 'challenger'}
+  assert reg.get_alias()['version'] == 1 and reg.get_alias('challenger')['version'] == 2
+  tasks.promote(decision, _candidate(tmp_path, 'c2'), {'uri': '/s'}, plan, settings,
+                gated_champion={'version': 1}, alias='challenger')
+  assert reg.get_alias()['version'] == 1 and reg.get_alias('challenger')['version'] == 3
+  with pytest.raises(ValueError, match="alias: 'canary' is not champion or challenger"):
+    tasks.promote(decision, _candidate(tmp_path, 'c3'), {'uri': '/s'}, plan, settings,
+                  gated_champion={'version': 1}, alias='canary')
+
+
+@pytest.mark.parametrize('rollout, champion, mode, expected', [
+    ('none', {'version': 1}, 'auto', 'promote'),
+    ('canary', {'version': 1}, 'auto', 'nominate_challenger'),
+    ('canary', {}, 'auto', 'promote'),  # a first model has nothing to canary against
+    ('canary', {'version': 1}, 'manual', ['request_approval', 'nominate_challenger']),
+    ('none', {}, 'manual', ['request_approval', 'promote']),
+])
+def test_choose_path_nominates_a_challenger_only_with_canary_and_a_champion(
+    tmp_path, monkeypatch, rollout, champion, mode, expected):
+  monkeypatch.setenv('CT_LOCAL_DIR', str(tmp_path))
+  settings = load_settings({'rollout': rollout}, use_variable=False)
+  decision = {'promote': True, 'outcome': 'promote', 'reasons': [], 'report': 'r'}
+  plan = {'dry_run': False, 'promotion_mode': mode}
+  assert tasks.choose_path(decision, plan, settings, champion) == expected
+
+
+def test_the_rollout_setting_is_checked(tmp_path, monkeypatch):
+  monkeypatch.setenv('CT_LOCAL_DIR', str(tmp_path))
+  with pytest.raises(ValueError, match=r"setting rollout: 'blue-green' is not one of "
+                                       r"\['none', 'canary'\]"):
+    load_settings({'rollout': 'blue-green'}, use_variable=False)
