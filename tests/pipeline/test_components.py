@@ -1,10 +1,12 @@
 """Each component of the shared first run produced the artifacts it should."""
 
 import json
+from pathlib import Path
 
 import tensorflow as tf
 
 from ct_pipeline.components.smoke_test import run_smoke_test
+from ct_pipeline.models import features
 
 
 def _only(root, component, output):
@@ -49,6 +51,14 @@ def test_smoke_test_records_a_pass(first_run):
   result = json.loads((_only(first_run.pipeline_root, 'SmokeTest', 'result') /
                        'smoke_test.json').read_text())
   assert result['passed'] and 0.0 <= result['prediction_min'] <= result['prediction_max'] <= 1.0
+  # the rows it sent, as the model server takes them, and what the model answered
+  rows = json.loads(Path(result['rows_uri']).read_text())
+  assert len(rows['instances']) == len(rows['predictions']) == len(rows['labels']) == 20
+  assert min(rows['predictions']) == result['prediction_min'] and result['examples'] == 20
+  first = rows['instances'][0]
+  assert isinstance(first['fare'], float) and isinstance(first['payment_type'], str)
+  assert sorted(first) == sorted(features.RAW_FEATURE_KEYS)  # the label is not an input
+  assert all(isinstance(label, float) for label in rows['labels'])
 
 
 def test_smoke_test_fails_on_a_model_that_cannot_serve(first_run, tmp_path):

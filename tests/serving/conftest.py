@@ -22,10 +22,15 @@ SAMPLE_CSV = REPO / 'pipeline' / 'data' / 'taxi_sample' / 'data.csv'
 
 
 def build_stand_in_model(folder: Path, weight: float = 0.1, bias: float = -1.0,
-                         fail_above: float | None = None) -> Path:
+                         fail_above: float | None = None, slow_matmuls: int = 0) -> Path:
   """A SavedModel at folder/Format-Serving: fare, trip_seconds, company as VarLen features;
   outputs sigmoid(weight * fare + bias), or `bias` itself when weight is 0 (a constant).
-  With fail_above, a fare above it makes the signature raise (a model that breaks)."""
+  With fail_above, a fare above it makes the signature raise (a model that breaks); with
+  slow_matmuls, each call first multiplies that many 256x256 matrices (a slow model: real
+  work, not a sleep, which a SavedModel cannot hold).
+
+  Also writes folder/smoke_rows.json as the pipeline's SmokeTest does (STAND_IN_ROWS and
+  what this model answers for them)."""
   import tensorflow as tf
 
   spec = {'fare': tf.io.VarLenFeature(tf.float32),
@@ -42,6 +47,12 @@ def build_stand_in_model(folder: Path, weight: float = 0.1, bias: float = -1.0,
         with tf.control_dependencies([tf.debugging.assert_less_equal(
             fare, tf.constant(fail_above), message='fare too high for this model')]):
           fare = tf.identity(fare)
+      if slow_matmuls:
+        # from the input, so that grappler cannot fold it into a constant at load time
+        m = tf.ones([256, 256]) * (1.0 + tf.reduce_mean(fare) * 1e-6)
+        for _ in range(slow_matmuls):
+          m = tf.tanh(tf.matmul(m, m) / 256.0)  # bounded: never inf
+        fare = fare + 1e-12 * tf.reduce_sum(m)  # used, so not pruned (0 * x would be)
       if weight == 0:
         return {'outputs': tf.fill(tf.shape(fare), tf.constant(bias))}
       return {'outputs': tf.sigmoid(weight * fare + bias)}
@@ -49,7 +60,31 @@ def build_stand_in_model(folder: Path, weight: float = 0.1, bias: float = -1.0,
   module = StandIn()
   out = folder / 'Format-Serving'
   tf.saved_model.save(module, str(out), signatures={'serving_default': module.serve})
+  records = [_example(row) for row in STAND_IN_ROWS]
+  predictions = module.serve(tf.constant(records))['outputs'].numpy().reshape(-1).tolist()
+  (folder / 'smoke_rows.json').write_text(json.dumps(
+      {'instances': STAND_IN_ROWS, 'predictions': predictions, 'labels': [None] * len(records)}))
   return folder
+
+
+STAND_IN_ROWS = [{'fare': 4.0 + 3 * i, 'trip_seconds': 120 * (i + 1),
+                  'company': ['Flash Cab', 'Taxi Affiliation Services', None][i % 3]}
+                 for i in range(12)]
+
+
+def _example(row: dict) -> bytes:
+  import tensorflow as tf
+
+  feature = {}
+  if row['fare'] is not None:
+    feature['fare'] = tf.train.Feature(float_list=tf.train.FloatList(value=[row['fare']]))
+  if row['trip_seconds'] is not None:
+    feature['trip_seconds'] = tf.train.Feature(
+        int64_list=tf.train.Int64List(value=[row['trip_seconds']]))
+  if row['company'] is not None:
+    feature['company'] = tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[row['company'].encode()]))
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def free_port() -> int:
@@ -121,12 +156,19 @@ def stand_in_models(tmp_path_factory):
   return {'a': build_stand_in_model(root / 'a', 0.1, -1.0),
           'b': build_stand_in_model(root / 'b', 0.2, -2.0),
           'constant': build_stand_in_model(root / 'constant', 0.0, 0.5),
-          'breaks': build_stand_in_model(root / 'breaks', 0.1, -1.0, fail_above=1000.0)}
+          'breaks': build_stand_in_model(root / 'breaks', 0.1, -1.0, fail_above=1000.0),
+          'slow': build_stand_in_model(root / 'slow', 0.1, -1.0, slow_matmuls=100)}
 
 
 @pytest.fixture(scope='session')
-def real_model(tmp_path_factory) -> Path:
+def real_model(real_run_summary) -> Path:
   """The model folder (with Format-Serving/) of a real pipeline run on the shipped sample."""
+  return Path(real_run_summary['candidate_model_uri'])
+
+
+@pytest.fixture(scope='session')
+def real_run_summary(tmp_path_factory) -> dict:
+  """The run summary of a real pipeline run on the shipped sample."""
   summary = PIPELINE_RUNS / 'first' / 'run_summary.json'
   if not summary.is_file():
     out = tmp_path_factory.mktemp('pipeline-run')
@@ -142,4 +184,4 @@ def real_model(tmp_path_factory) -> Path:
          'serving-tests'], env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = out / 'run' / 'run_summary.json'
-  return Path(json.loads(summary.read_text())['candidate_model_uri'])
+  return json.loads(summary.read_text())

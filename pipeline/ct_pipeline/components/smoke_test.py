@@ -4,6 +4,11 @@ Production has no TensorFlow in Airflow, so this runs in the pipeline. It never 
 the run: it records what happened (passed, examples, message) on an InfraBlessing
 artifact, and the run summary carries it to the promotion gate, which refuses a
 candidate whose smoke test did not pass.
+
+When it passes it also records the rows it sent (as raw-feature JSON instances, the shape
+the model server takes) and the predictions it got, in `smoke_rows.json` beside the
+result (`rows_uri`): the rollout's infrastructure validation sends the same rows to the
+serving stack and expects the same predictions.
 """
 
 import json
@@ -17,9 +22,35 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
 RESULT_FILE = 'smoke_test.json'
+ROWS_FILE = 'smoke_rows.json'
 
 
-def run_smoke_test(model_dir: str, eval_files_glob: str, num_examples: int) -> dict:
+def example_values(record: bytes) -> dict:
+  """A serialized raw tf.Example as {feature: its first value, or None when empty}."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  values = {}
+  for name, feature in tf.train.Example.FromString(record).features.feature.items():
+    kind = feature.WhichOneof('kind')
+    found = list(getattr(feature, kind).value) if kind else []
+    value = found[0] if found else None
+    values[name] = value.decode('utf-8') if isinstance(value, bytes) else value
+  return values
+
+
+def smoke_rows(records: list, predictions: list) -> dict:
+  """What the serving stack must answer: the raw features it takes (no label), the
+  predictions the pipeline got, and the labels (for whoever wants accuracy)."""
+  from ct_pipeline.models import features  # pylint: disable=g-import-not-at-top
+
+  rows = [example_values(r) for r in records]
+  return {'instances': [{k: row.get(k) for k in features.RAW_FEATURE_KEYS} for row in rows],
+          'predictions': predictions,
+          'labels': [row.get(features.LABEL_KEY) for row in rows]}
+
+
+def run_smoke_test(model_dir: str, eval_files_glob: str, num_examples: int,
+                   rows_uri: str = '') -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   result = {'passed': False, 'examples': 0, 'message': '', 'latency_ms': None,
@@ -48,6 +79,10 @@ def run_smoke_test(model_dir: str, eval_files_glob: str, num_examples: int) -> d
     result.update(passed=True, prediction_min=min(predictions),
                   prediction_max=max(predictions),
                   message=f'serving_default answered {len(records)} examples')
+    if rows_uri:
+      with tf.io.gfile.GFile(rows_uri, 'w') as f:
+        f.write(json.dumps(smoke_rows(records, predictions)))
+      result['rows_uri'] = rows_uri
   except Exception as e:  # pylint: disable=broad-except  (recorded, judged by the gate)
     result['message'] = f'{type(e).__name__}: {e}'[:2000]
   return result
@@ -63,7 +98,8 @@ def SmokeTest(
 ):
   model_dir = os.path.join(model.uri, 'Format-Serving')
   eval_glob = os.path.join(artifact_utils.get_split_uri([examples], split), '*.gz')
-  outcome = run_smoke_test(model_dir, eval_glob, num_examples)
+  outcome = run_smoke_test(model_dir, eval_glob, num_examples,
+                           rows_uri=os.path.join(result.uri, ROWS_FILE))
   with tfx.dsl.io.fileio.open(os.path.join(result.uri, RESULT_FILE), 'w') as f:
     f.write(json.dumps(outcome))
   result.set_int_custom_property('blessed', int(outcome['passed']))
