@@ -78,6 +78,12 @@ class Settings:
   pipeline_root: str = ''          # default: <bucket>/pipeline_root (a run's is <root>/<run id>)
   pipeline_service_account: str = ''  # the service account Vertex AI runs the pipeline as
   serving_image: str = ''          # prediction container of uploaded model versions
+  # the local prediction service (serving/, its own env): the rollout starts it if down
+  serving_python: str = ''         # default: <repo>/.venv-serving/bin/python
+  serve_port: int = 8501           # TF Serving's REST port (make serve: SERVE_PORT)
+  serving_dir: str = ''            # default: <local_dir>/serving (endpoint, prediction log)
+  # the rollout's thresholds (its `serving:` section); default: contracts/promotion_policy.yaml
+  serving_policy_file: str = ''
 
   def local(self, *parts) -> Path:
     base = Path(self.local_dir or os.environ.get('CT_LOCAL_DIR') or REPO_ROOT / '.local')
@@ -102,6 +108,22 @@ class Settings:
   @property
   def pipeline_python_path(self) -> str:
     return self.pipeline_python or str(REPO_ROOT / '.venv-pipeline' / 'bin' / 'python')
+
+  @property
+  def serving_python_path(self) -> str:
+    return self.serving_python or str(REPO_ROOT / '.venv-serving' / 'bin' / 'python')
+
+  @property
+  def serving_root(self) -> Path:
+    return Path(self.serving_dir) if self.serving_dir else self.local('serving')
+
+  @property
+  def endpoint_file(self) -> Path:
+    return self.serving_root / 'endpoint.json'
+
+  @property
+  def prediction_log_dir(self) -> Path:
+    return self.serving_root / 'prediction_log'
 
   @property
   def pipeline_source_dir(self) -> str:

@@ -116,6 +116,10 @@ class ModelRegistry(Protocol):
     :raises AliasMoved: the alias points elsewhere now; nothing was changed
     """
 
+  def record_rollout(self, version: int, outcome: dict) -> None:
+    """Appends a rollout's outcome (canary verdict, reasons, report) to the version's
+    record: get_version(...)['rollouts'] lists them, oldest first."""
+
 
 @runtime_checkable
 class Endpoint(Protocol):

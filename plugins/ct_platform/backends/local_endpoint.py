@@ -37,7 +37,7 @@ class LocalEndpoint:
 
   @classmethod
   def from_settings(cls, settings):
-    return cls(settings.local('serving', 'endpoint.json'), settings.model_name)
+    return cls(settings.endpoint_file, settings.model_name)
 
   def state(self) -> contract.EndpointState | None:
     return contract.read(self.path) if self.path.exists() else None

@@ -4,6 +4,7 @@
                                                           next run's Evaluator can use
                                                           it as baseline
     <root>/<model>/versions/<N>/metadata.json             metrics, span, run id, ...
+    <root>/<model>/versions/<N>/rollouts.json             each rollout's outcome
     <root>/<model>/aliases/champion.json                  {"version": N, ...}
 
 A version number is claimed with mkdir (atomic), the model is copied into it, its
@@ -62,7 +63,20 @@ class LocalModelRegistry:
                           f'(versions: {known or "none"})')
     record = json.loads(meta.read_text())
     record['model_uri'] = str(self._version_dir(version) / 'model')
+    rollouts = self._version_dir(version) / 'rollouts.json'
+    record['rollouts'] = json.loads(rollouts.read_text()) if rollouts.exists() else []
     return record
+
+  def record_rollout(self, version: int, outcome: dict) -> None:
+    import fcntl
+
+    self.get_version(version)  # raises for an unknown version
+    path = self._version_dir(version) / 'rollouts.json'
+    with open(self._version_dir(version) / '.rollouts.lock', 'w') as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      done = json.loads(path.read_text()) if path.exists() else []
+      _atomic_write_json(path, done + [dict(outcome, recorded_at=dt.datetime.now(
+          dt.timezone.utc).isoformat(timespec='seconds'))])
 
   def get_alias(self, alias: str = CHAMPION) -> dict | None:
     path = self.model_dir / 'aliases' / f'{alias}.json'

@@ -53,11 +53,25 @@ class VertexModelRegistry:
     model_uri = storage.parent(model.artifact_uri)  # the TFX Model folder (baseline input)
     try:
       record = json.loads(storage.read_text(storage.join(model_uri, 'metadata.json'), self))
+      rollouts = storage.join(model_uri, 'rollouts.json')
+      record['rollouts'] = (json.loads(storage.read_text(rollouts, self))
+                            if storage.exists(rollouts, self) else [])
     except Exception as e:  # noqa: BLE001 (a version registered by hand)
-      record = {'metadata_error': f'{type(e).__name__}: {e}'}
+      record = {'metadata_error': f'{type(e).__name__}: {e}', 'rollouts': []}
     return dict(record, version=int(model.version_id), model_uri=model_uri,
                 vertex_model=f'{self.resource}@{model.version_id}',
                 aliases=list(model.version_aliases))
+
+  def record_rollout(self, version: int, outcome: dict) -> None:
+    """rollouts.json beside the version's metadata.json in the bucket (a Model's labels
+    hold 64 short values: too small for reasons)."""
+    import datetime as dt
+
+    record = self.get_version(version)
+    path = storage.join(record['model_uri'], 'rollouts.json')
+    storage.write_text(path, json.dumps(record['rollouts'] + [dict(
+        outcome, recorded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))],
+        indent=2), self, content_type='application/json')
 
   def get_version(self, version: int) -> dict:
     from google.api_core import exceptions

@@ -20,8 +20,9 @@ def _fmt(value, pct=False) -> str:
   return f'{value:.1%}' if pct else f'{value:.4f}'
 
 
-def _bars_svg(labels: list[str], base: list[float], new: list[float], title: str) -> str:
-  """Grouped bars of two probability vectors (baseline, new)."""
+def bars_svg(labels: list[str], base: list[float], new: list[float], title: str,
+             legend=("champion's data", 'new window')) -> str:
+  """Grouped bars of two vectors (baseline, new); the rollout report draws with it too."""
   width, height, pad, bottom = 720, 220, 40, 70
   n = max(len(labels), 1)
   slot = (width - 2 * pad) / n
@@ -36,13 +37,13 @@ def _bars_svg(labels: list[str], base: list[float], new: list[float], title: str
       out.append(f'<rect x="{x + 2 + j * (slot - 4) / 2:.1f}" y="{height - h:.1f}" '
                  f'width="{max((slot - 4) / 2, 1):.1f}" height="{h:.1f}" fill="{color}" '
                  f'opacity="0.8"><title>{html.escape(label)}: '
-                 f'{"champion" if j == 0 else "new"} {value:.3f}</title></rect>')
+                 f'{html.escape(legend[j])} {value:.3f}</title></rect>')
     out.append(f'<text x="{x + slot / 2:.1f}" y="{height + 12}" font-size="9" '
                f'text-anchor="end" transform="rotate(-45 {x + slot / 2:.1f} {height + 12})">'
                f'{html.escape(label[:18])}</text>')
   out.append(f'<text x="{pad}" y="14" font-size="12"><tspan fill="{BASE_COLOR}">&#9632; '
-             f'champion\'s data</tspan>  <tspan fill="{NEW_COLOR}">&#9632; new window'
-             f'</tspan></text></svg>')
+             f'{html.escape(legend[0])}</tspan>  <tspan fill="{NEW_COLOR}">&#9632; '
+             f'{html.escape(legend[1])}</tspan></text></svg>')
   return ''.join(out)
 
 
@@ -55,12 +56,12 @@ def overlay_svg(name: str, base: dict, new: dict, top: int = 20) -> str:
   if base['kind'] == 'numeric' and new['kind'] == 'numeric':
     c1, c2, labels = metrics.align_histograms(base['histogram'], new['histogram'])
     text = [f'{lo:.4g}' if lo == hi else f'{lo:.4g}..{hi:.4g}' for lo, hi in labels]
-    return _bars_svg(text, _normalized(c1), _normalized(c2), name)
+    return bars_svg(text, _normalized(c1), _normalized(c2), name)
   b, n = base.get('values') or {}, new.get('values') or {}
   pb = dict(zip(b, _normalized(list(b.values()))))
   pn = dict(zip(n, _normalized(list(n.values()))))
   keys = sorted(set(pb) | set(pn), key=lambda k: -max(pb.get(k, 0), pn.get(k, 0)))[:top]
-  return _bars_svg(keys, [pb.get(k, 0.0) for k in keys], [pn.get(k, 0.0) for k in keys], name)
+  return bars_svg(keys, [pb.get(k, 0.0) for k in keys], [pn.get(k, 0.0) for k in keys], name)
 
 
 def drift_report_html(verdict: dict, baseline: dict | None, new: dict, title: str) -> str:

@@ -1,0 +1,62 @@
+"""The prediction log as a table: one BigQuery-dialect query (sql/prediction_log_window.sql),
+run by DuckDB over the local log's Parquet part files (sqlglot transpiles it, as for the
+extract). The canary and its wait read it; monitoring will too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from ct_platform import sql
+
+LOCAL_TABLE = 'prediction_log'
+
+
+def window_sql() -> str:
+  return (sql.SQL_DIR / 'prediction_log_window.sql').read_text().replace('{table}', LOCAL_TABLE)
+
+
+def _parts(folder) -> list[str]:
+  return sorted(str(p) for p in Path(folder).glob('*.parquet'))
+
+
+def read_window(folder, endpoint: str, since: dt.datetime,
+                until: dt.datetime | None = None) -> list[dict]:
+  """Rows (dicts) of the local log folder in [since, until); [] when nothing was logged."""
+  import duckdb
+
+  parts = _parts(folder)
+  if not parts:
+    return []
+  until = until or dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+  con = duckdb.connect()
+  try:
+    con.execute("SET TimeZone = 'UTC'")
+    files = ', '.join("'" + part.replace("'", "''") + "'" for part in parts)
+    # times as naive UTC inside DuckDB: its TIMESTAMPTZ results need pytz, which the
+    # orchestration env does not carry
+    con.execute(f'CREATE VIEW {LOCAL_TABLE} AS SELECT * REPLACE (CAST(logging_time AS '
+                f'TIMESTAMP) AS logging_time) FROM read_parquet([{files}], '
+                f'union_by_name = true)')
+    cursor = con.execute(sql.to_duckdb(window_sql()),
+                         {'endpoint': endpoint, 'since': _naive_utc(since),
+                          'until': _naive_utc(until)})
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+  finally:
+    con.close()
+  for row in rows:
+    if row.get('logging_time') is not None:
+      row['logging_time'] = row['logging_time'].replace(tzinfo=dt.timezone.utc)
+  return rows
+
+
+def _naive_utc(t: dt.datetime) -> dt.datetime:
+  return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+
+
+def count_requests(folder, endpoint: str, deployed_id: str, since: dt.datetime) -> int:
+  """How many requests deployed_id answered (or failed) since `since`."""
+  return sum(1 for r in read_window(folder, endpoint, since)
+             if r['deployed_model_id'] == deployed_id)

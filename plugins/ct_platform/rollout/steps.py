@@ -1,0 +1,244 @@
+"""What each model_rollout task does; the DAG file only wires them.
+
+    plan_rollout            which challenger, against which champion, with which numbers
+    validate_infrastructure the challenger in the serving stack, on the pipeline's rows
+    load_test               Locust against the challenger alone; judged by the policy
+    after_checks            deploy_canary, or reject_challenger (it never took traffic)
+    deploy_canary           the challenger beside the champion at canary_percent
+    (wait_for_canary)       a deferrable wait on the prediction log (operators/canary.py)
+    compare_canary          challenger vs champion on the live traffic since the deploy
+    after_canary            full_rollout, or roll_back
+    full_rollout            100% to the challenger, which becomes champion
+    roll_back               100% back to the champion; the challenger's record says why
+    write_report            the HTML report with charts, and rollout.json
+
+Nothing here touches the champion alias or its traffic unless the verdict says so: a
+rejected or rolled-back challenger leaves the champion serving 100%.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from ct_platform.config import REPO_ROOT, Settings
+from ct_platform.rollout.policy import judge_load_test
+from ct_platform.rollout.policy import serving_policy as _serving_policy
+
+
+def serving_policy(settings: Settings):
+  from ct_platform.contracts import POLICY_PATH
+  return _serving_policy(path=settings.serving_policy_file or POLICY_PATH)
+
+
+def _id(version) -> str:
+  from ct_platform.backends.local_endpoint import deployed_id
+  return deployed_id(version)
+
+
+def _now() -> dt.datetime:
+  return dt.datetime.now(dt.timezone.utc)
+
+
+def _model(record: dict) -> dict:
+  smoke = record.get('smoke_test') or {}
+  return {'version': int(record['version']), 'model_uri': record['model_uri'],
+          'smoke_rows': smoke.get('rows_uri'), 'run_id': record.get('run_id')}
+
+
+def plan_rollout(params: dict, run_id: str, settings: Settings) -> dict:
+  """Checks the Params against the registry; raises ValueError naming the field."""
+  from ct_platform.backends import registry_for
+  from ct_platform.run_ids import slug
+
+  registry = registry_for(settings)
+  champion = registry.get_alias('champion')
+  if champion is None:
+    raise ValueError('no champion yet: a first model becomes champion when it is promoted; '
+                     'a rollout needs one to canary against')
+  if params.get('version') is not None:
+    challenger = registry.get_version(int(params['version']))
+  else:
+    challenger = registry.get_alias('challenger')
+    if challenger is None:
+      raise ValueError('version: empty, and no version has the challenger alias: nothing to '
+                       'roll out')
+  if int(challenger['version']) == int(champion['version']):
+    raise ValueError(f'version: {challenger["version"]} is the champion already')
+  smoke = challenger.get('smoke_test') or {}
+  if not smoke.get('passed'):
+    raise ValueError(f'version: {challenger["version"]} did not pass its smoke test '
+                     f'({smoke.get("message", "no result")})')
+  policy = serving_policy(settings)
+  percent = params.get('canary_percent') or policy.canary.percent
+  if not 1 <= int(percent) <= 99:
+    raise ValueError(f'canary_percent: {percent} is not within 1..99')
+  report_dir = settings.serving_root / 'rollouts' / f'v{challenger["version"]}-{slug(run_id)}'
+  return {
+      'run_id': run_id, 'challenger': _model(challenger), 'champion': _model(champion),
+      'canary_percent': int(percent),
+      'observation_minutes': float(params.get('observation_minutes') or
+                                   policy.canary.observation_minutes),
+      'min_requests': int(params.get('min_requests') or policy.canary.min_requests),
+      'reason': params.get('reason') or '', 'report_dir': str(report_dir),
+  }
+
+
+def _serving_check(command: str, plan: dict, settings: Settings, *extra) -> dict:
+  """Runs `python -m ct_serving.checks` in the serving env; its JSON result."""
+  challenger = plan['challenger']
+  out_dir = Path(plan['report_dir'])
+  out_dir.mkdir(parents=True, exist_ok=True)
+  out = out_dir / f'{command}.json'
+  if not challenger['smoke_rows']:
+    raise ValueError(f'version {challenger["version"]} has no recorded smoke rows '
+                     f'(smoke_test.rows_uri): it was trained before the pipeline recorded '
+                     f'them; retrain it to roll it out')
+  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / 'serving'), TF_CPP_MIN_LOG_LEVEL='2')
+  proc = subprocess.run(
+      [settings.serving_python_path, '-m', 'ct_serving.checks', command, '--model-uri',
+       challenger['model_uri'], '--version', str(challenger['version']), '--smoke-rows',
+       challenger['smoke_rows'], '--out', str(out), *extra],
+      env=env, capture_output=True, text=True, timeout=1800)
+  if proc.returncode:
+    raise RuntimeError(f'ct_serving.checks {command} exited with {proc.returncode}:\n'
+                       f'{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}')
+  return json.loads(out.read_text())
+
+
+def validate_infrastructure(plan: dict, settings: Settings) -> dict:
+  return _serving_check('validate', plan, settings)
+
+
+def load_test(plan: dict, settings: Settings) -> dict:
+  policy = serving_policy(settings)
+  figures = _serving_check('loadtest', plan, settings, '--users', str(policy.load_test_users),
+                           '--seconds', str(policy.load_test_seconds))
+  checks = judge_load_test(figures, policy)
+  failed = [c['detail'] for c in checks if not c['passed']]
+  return {'passed': not failed, 'checks': checks, 'reasons': failed, 'figures': figures}
+
+
+def after_checks(validation: dict, load: dict) -> str:
+  return 'deploy_canary' if validation['passed'] and load['passed'] else 'reject_challenger'
+
+
+def deploy_canary(plan: dict, settings: Settings) -> dict:
+  """The champion at 100 - percent, the challenger at percent, in the endpoint the server
+  reads; starts the local server if it is down and waits until it applies the split."""
+  from ct_platform.backends import endpoint_for
+  from ct_platform.rollout import server
+
+  endpoint = endpoint_for(settings)
+  champion, challenger = plan['champion'], plan['challenger']
+  state = endpoint.state()
+  if state is None or _id(champion['version']) not in state.traffic_split:
+    endpoint.deploy(champion['version'], champion['model_uri'], 100)
+  else:  # whatever served before, the canary is against the champion alone
+    endpoint.set_traffic({_id(champion['version']): 100})
+  state = endpoint.deploy(challenger['version'], challenger['model_uri'],
+                          plan['canary_percent'])
+  running = server.ensure_running(settings)
+  server.wait_for_split(settings, state.traffic_split)
+  since = _now()
+  return {'endpoint': settings.model_name, 'log_dir': str(settings.prediction_log_dir),
+          'challenger_id': _id(challenger['version']), 'champion_id': _id(champion['version']),
+          'percent': plan['canary_percent'], 'split': state.traffic_split,
+          'since': since.isoformat(),
+          'until': (since + dt.timedelta(minutes=plan['observation_minutes'])).isoformat(),
+          'min_requests': plan['min_requests'], 'server': running}
+
+
+def compare_canary(plan: dict, deployment: dict, settings: Settings) -> dict:
+  from ct_platform.rollout import canary
+  from ct_platform.rollout.log import read_window
+
+  rows = read_window(deployment['log_dir'], deployment['endpoint'],
+                     dt.datetime.fromisoformat(deployment['since']), _now())
+  champion = canary.model_figures(rows, deployment['champion_id'])
+  challenger = canary.model_figures(rows, deployment['challenger_id'])
+  policy = serving_policy(settings).canary
+  policy = type(policy)(**dict(vars(policy), min_requests=plan['min_requests']))
+  verdict = canary.compare(champion, challenger, policy)
+  rejected = sum(1 for r in rows if r['deployed_model_id'] is None)
+  return dict(verdict, champion=champion, challenger=challenger, rejected_requests=rejected,
+              traffic=canary.traffic_over_time(rows, [deployment['champion_id'],
+                                                      deployment['challenger_id']]))
+
+
+def after_canary(verdict: dict) -> str:
+  return 'full_rollout' if verdict['passed'] else 'roll_back'
+
+
+def full_rollout(plan: dict, verdict: dict, settings: Settings) -> dict:
+  """100% to the challenger; the champion alias moves to it (compare-and-swap on the
+  champion the canary ran against); the old champion stays deployed at 0% for a fast
+  rollback, older versions leave the endpoint."""
+  from ct_platform.backends import endpoint_for, registry_for
+
+  endpoint = endpoint_for(settings)
+  champion, challenger = plan['champion'], plan['challenger']
+  state = endpoint.set_traffic({_id(challenger['version']): 100})
+  keep = {_id(challenger['version']), _id(champion['version'])}
+  for model in state.deployed_models:
+    if model.id not in keep:
+      state = endpoint.undeploy(int(model.model_version_id))
+  registry = registry_for(settings)
+  reason = (f'canary passed at {plan["canary_percent"]}% against version '
+            f'{champion["version"]}')
+  record = registry.set_alias(challenger['version'], 'champion', reason=reason,
+                              expected_version=champion['version'])
+  registry.record_rollout(challenger['version'], {
+      'outcome': 'rolled_out', 'run_id': plan['run_id'], 'against': champion['version'],
+      'reasons': [reason], 'report': _report_path(plan)})
+  _wait_served(settings, state.traffic_split)
+  return {'version': int(record['version']), 'model_uri': record['model_uri'],
+          'model_name': settings.model_name, 'previous_version': champion['version'],
+          'traffic_split': state.traffic_split}
+
+
+def roll_back(plan: dict, stage: str, reasons: list, settings: Settings) -> dict:
+  """The champion serves 100% again (if the canary got that far); the challenger leaves
+  the endpoint, and its registry record says at which stage and why."""
+  from ct_platform.backends import endpoint_for, registry_for
+
+  endpoint = endpoint_for(settings)
+  champion, challenger = plan['champion'], plan['challenger']
+  state = endpoint.state()
+  split = None
+  if state is not None and _id(challenger['version']) in state.traffic_split:
+    state = endpoint.set_traffic({_id(champion['version']): 100})
+    state = endpoint.undeploy(challenger['version'])
+    split = state.traffic_split
+    _wait_served(settings, split)
+  outcome = 'rolled_back' if stage == 'canary' else 'rejected_before_traffic'
+  registry_for(settings).record_rollout(challenger['version'], {
+      'outcome': outcome, 'stage': stage, 'run_id': plan['run_id'],
+      'against': champion['version'], 'reasons': reasons, 'report': _report_path(plan)})
+  return {'outcome': outcome, 'stage': stage, 'reasons': reasons, 'traffic_split': split,
+          'champion_version': champion['version'], 'challenger_version': challenger['version']}
+
+
+def _wait_served(settings: Settings, split: dict) -> None:
+  from ct_platform.rollout import server
+  if server.status(settings) is not None:  # a running server applies it within a second
+    server.wait_for_split(settings, split)
+
+
+def _report_path(plan: dict) -> str:
+  return str(Path(plan['report_dir']) / 'rollout.html')
+
+
+def write_report(pulled: dict, settings: Settings) -> str:
+  """rollout.html and rollout.json in the rollout's folder; returns the HTML's path."""
+  from ct_platform.rollout.report import rollout_report_html
+
+  plan = pulled['plan_rollout']
+  path = Path(_report_path(plan))
+  path.parent.mkdir(parents=True, exist_ok=True)
+  (path.parent / 'rollout.json').write_text(json.dumps(pulled, indent=2, default=str))
+  path.write_text(rollout_report_html(pulled))
+  return str(path)
