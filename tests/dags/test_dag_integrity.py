@@ -27,11 +27,11 @@ def dagbag(tmp_path_factory):
 
 def test_every_file_imports_without_errors(dagbag):
   assert dagbag.import_errors == {}
-  assert set(dagbag.dags) == {'continuous_training', 'rollback_model'}
+  assert set(dagbag.dags) == {'continuous_training', 'rollback_model', 'model_rollout'}
   assert {Path(d.fileloc).name for d in dagbag.dags.values()} == {f.name for f in DAG_FILES}
 
 
-@pytest.mark.parametrize('dag_id', ['continuous_training', 'rollback_model'])
+@pytest.mark.parametrize('dag_id', ['continuous_training', 'rollback_model', 'model_rollout'])
 def test_dag_shape(dagbag, dag_id):
   dag = dagbag.dags[dag_id]
   assert dag.tags and dag.doc_md and dag.description
@@ -64,6 +64,14 @@ def test_schedule_is_cron_or_the_source_asset(dagbag):
   assert dagbag.dags['rollback_model'].schedule is None
   promote = dag.get_task('promote')
   assert [o.name for o in promote.outlets] == ['chicago-taxi-tipper.champion']
+  nominate = dag.get_task('nominate_challenger')
+  assert [o.name for o in nominate.outlets] == ['chicago-taxi-tipper.challenger']
+  rollout = dagbag.dags['model_rollout']
+  assert "name='chicago-taxi-tipper.challenger'" in repr(rollout.timetable.asset_condition)
+  assert [o.name for o in rollout.get_task('full_rollout').outlets] == [
+      'chicago-taxi-tipper.champion']
+  # the canary's wait holds no worker slot
+  assert rollout.get_task('wait_for_canary').__class__.__name__ == 'WaitForCanaryOperator'
 
 
 PARSE_CHECK = r'''

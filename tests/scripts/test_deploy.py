@@ -322,7 +322,7 @@ def test_a_removed_dag_file_of_ours_is_deleted_on_the_next_deploy(gcs, source):
   objects = snapshot(client, bucket)
   assert 'dags/rollback_model.py' not in objects and 'dags/continuous_training.py' in objects
   manifest = json.loads(content(bucket, 'data/ct/deploy_manifest.json'))
-  assert manifest['dag_files'] == ['dags/continuous_training.py']
+  assert manifest['dag_files'] == ['dags/continuous_training.py', 'dags/model_rollout.py']
 
 
 def test_the_pipeline_folder_of_a_sha_is_never_overwritten(gcs, source):
