@@ -79,7 +79,7 @@ def cluster():
 @pytest.fixture(scope='session')
 def api(cluster):
   api = cluster.api()
-  api.wait_dags(['continuous_training', 'rollback_model', 'ct_e2e_upstream_elt',
+  api.wait_dags(['continuous_training', 'rollback_model', 'model_rollout', 'ct_e2e_upstream_elt',
                  'ct_e2e_champion_consumer'])
   return api
 

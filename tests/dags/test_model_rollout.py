@@ -12,26 +12,20 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
 import yaml
 from dag_runs import REPO, task_states
+from fakes import serving_models
 
-SERVING_PYTHON = REPO / '.venv-serving' / 'bin' / 'python'
 MODEL = 'chicago-taxi-tipper'
 
 
 @pytest.fixture(scope='session')
 def stand_in_models(tmp_path_factory):
-  out = tmp_path_factory.mktemp('stand-in-models')
-  proc = subprocess.run(
-      [str(SERVING_PYTHON), str(REPO / 'tests' / 'serving' / 'stand_in_models.py'), str(out),
-       'a', 'a2', 'constant', 'very-slow'], capture_output=True, text=True, timeout=600,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return {k: os.path.abspath(v) for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
+  return serving_models.build(tmp_path_factory.mktemp('stand-in-models'), 'a', 'a2',
+                              'constant', 'very-slow')
 
 
 def free_port() -> int:

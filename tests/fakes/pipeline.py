@@ -12,6 +12,8 @@ and a run summary that passes the schema), and behaves as FAKE_PIPELINE_MODE say
 FAKE_PIPELINE_RELEASE=<file>: before finishing, wait until the file exists (a test that
 must act while the run is running releases it when done, whatever the machine's speed).
 Every start appends a line to <FAKE_PIPELINE_COUNTER> (one process per submit).
+FAKE_PIPELINE_MODEL=<folder>: the candidate is that stand-in SavedModel (tests/fakes/
+serving_models.py) with its smoke rows, so serving and the rollout can load it.
 """
 
 import argparse
@@ -59,8 +61,16 @@ def main():
   (model / 'Format-Serving').mkdir(parents=True, exist_ok=True)
   (model / 'Format-Serving' / 'saved_model.pb').write_bytes(b'fake model ' +
                                                           args.run_id.encode())
+  stand_in = os.environ.get('FAKE_PIPELINE_MODEL')
+  if stand_in:
+    import shutil
+    shutil.rmtree(model / 'Format-Serving')
+    shutil.copytree(Path(stand_in) / 'Format-Serving', model / 'Format-Serving')
+    shutil.copy(Path(stand_in) / 'smoke_rows.json', Path(args.output_dir) / 'smoke_rows.json')
   name = 'rejected' if mode == 'reject' else 'blessed'
   summary = json.loads((DATA / f'run_summary_{name}.json').read_text())
+  if stand_in:
+    summary['smoke_test']['rows_uri'] = str(Path(args.output_dir) / 'smoke_rows.json')
   summary.update(run_id=args.run_id, candidate_model_uri=str(model),
                  baseline_model_uri=args.baseline_model_uri or None)
   summary['span']['uri'] = args.span_uri

@@ -1,0 +1,122 @@
+"""Model delivery under a real Airflow, after test_real_airflow.py on the same cluster: a
+promotion with `rollout: canary` nominates a challenger, its Asset event makes the
+scheduler start model_rollout, the real triggerer waits on the canary's live traffic
+(sent by the replayer, as callers would), and the challenger is rolled out.
+
+The models are stand-ins (tests/fakes/serving_models.py) so that the real model server
+(serving env) loads them in seconds.
+"""
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import time
+
+import pytest
+import yaml
+from conftest import fake_pipeline_command, notifications
+from fakes import serving_models
+from harness import REPO
+from test_real_airflow import assert_no_task_failed, champion, logical, settings
+
+DAG = 'continuous_training'
+ROLLOUT = 'model_rollout'
+MODEL = 'chicago-taxi-tipper'
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def serving(cluster, tmp_path_factory):
+  """Stand-in models, a serve port and a quick policy; stops the server the rollout starts."""
+  models = serving_models.build(tmp_path_factory.mktemp('models'), 'a', 'a2')
+  policy = yaml.safe_load((REPO / 'plugins' / 'ct_platform' / 'contracts' /
+                           'promotion_policy.yaml').read_text())
+  policy['serving'].update(load_test_users=2, load_test_seconds=3, serving_min_qps=2)
+  policy_file = tmp_path_factory.mktemp('policy') / 'policy.yaml'
+  policy_file.write_text(yaml.safe_dump(policy))
+  values = {'serve_port': free_port(), 'serving_policy_file': str(policy_file)}
+  yield models, values
+  pid_file = cluster.local_dir / 'serving' / 'server.pid'
+  if pid_file.exists():
+    try:
+      os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    except ProcessLookupError:
+      pass
+
+
+def pipeline_with(model_folder) -> list:
+  return ['env', f'FAKE_PIPELINE_MODEL={model_folder}'] + fake_pipeline_command('succeed')
+
+
+def test_a_canary_promotion_starts_model_rollout_which_rolls_the_challenger_out(
+    cluster, api, serving):
+  from ct_platform.config import load_settings
+  from ct_platform.replay import replay, served_features, window_rows
+  from ct_platform.rollout.server import served_split
+
+  models, values = serving
+  api.set_paused(ROLLOUT, False)
+  # a servable champion first (rollout none: the alias moves at promotion)
+  settings(api, local_pipeline_command=pipeline_with(models['a']), rollout='none', **values)
+  run = api.trigger(DAG, conf={'force_retrain': True}, logical_date=logical())
+  assert api.wait_run(DAG, run['dag_run_id'], timeout=300)['state'] == 'success'
+  first = champion(cluster)['version']
+
+  # the next promotion nominates a challenger; its Asset event starts model_rollout
+  known = {r['dag_run_id'] for r in api.runs(ROLLOUT)}
+  settings(api, local_pipeline_command=pipeline_with(models['a2']), rollout='canary', **values)
+  run = api.trigger(DAG, conf={'force_retrain': True}, logical_date=logical())
+  done = api.wait_run(DAG, run['dag_run_id'], timeout=300)
+  states = api.task_states(DAG, run['dag_run_id'])
+  assert done['state'] == 'success' and states['nominate_challenger'] == 'success', states
+  assert states['promote'] == 'skipped' and champion(cluster)['version'] == first
+
+  deadline = time.monotonic() + 120
+  while not (new := [r for r in api.runs(ROLLOUT) if r['dag_run_id'] not in known]):
+    assert time.monotonic() < deadline, 'no model_rollout run after the challenger event'
+    time.sleep(1)
+  (rollout,) = new
+  assert rollout['run_type'] == 'asset_triggered'
+  rollout_id = rollout['dag_run_id']
+
+  # the canary defers on the triggerer; callers' traffic reaches both models meanwhile
+  api.wait_task(ROLLOUT, rollout_id, 'wait_for_canary', 'deferred', timeout=300)
+  local = load_settings({'local_dir': str(cluster.local_dir), **values}, use_variable=False)
+  assert (served_split(local) or {}).get(f'v{first + 1}') == 10
+  url = f'http://127.0.0.1:{values["serve_port"]}'
+  rows = window_rows(local, served_features(url, MODEL), dt.date(2016, 1, 1), 365, limit=4000)
+  sent = {}
+  while api.run(ROLLOUT, rollout_id)['state'] not in ('success', 'failed'):
+    assert time.monotonic() < deadline + 600, 'model_rollout did not finish'
+    result = replay(url, MODEL, rows, rate=200, seconds=5, clients=4, progress=lambda _: None)
+    for k, v in result['by_deployed_model'].items():
+      sent[k] = sent.get(k, 0) + v
+  states = api.task_states(ROLLOUT, rollout_id)
+  assert api.run(ROLLOUT, rollout_id)['state'] == 'success', states
+  assert_no_task_failed(states)
+  assert states['wait_for_canary'] == 'success' and states['full_rollout'] == 'success'
+  assert states['roll_back'] == states['reject_challenger'] == 'skipped'
+  # the triggerer, not a worker, waited: its log has the trigger's own lines
+  task_logs = (cluster.home / 'logs' / f'dag_id={ROLLOUT}' / f'run_id={rollout_id}' /
+               'task_id=wait_for_canary')
+  trigger_logs = ''.join(p.read_text(errors='replace') for p in task_logs.rglob('*')
+                         if p.is_file())
+  assert 'waiting for 200 requests answered by' in trigger_logs
+
+  assert champion(cluster)['version'] == first + 1
+  assert served_split(local) == {f'v{first}': 0, f'v{first + 1}': 100}
+  assert sent.get(f'v{first + 1}', 0) > 0
+  report = api.xcom(ROLLOUT, rollout_id, 'write_report')
+  assert 'ROLLED OUT' in open(report).read()
+  events = [n['event'] for n in notifications(cluster.local_dir)]
+  assert events[-3:] == ['rollout_started', 'rollout_completed', 'champion_promoted']
+  meta = json.loads((cluster.local_dir / 'registry' / MODEL / 'versions' / str(first + 1) /
+                     'rollouts.json').read_text())
+  assert meta[-1]['outcome'] == 'rolled_out' and meta[-1]['run_id'] == rollout_id
