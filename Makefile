@@ -23,7 +23,8 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving clean deploy
+        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving clean deploy \
+        rollout replay
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -76,6 +77,27 @@ serve: env-serving  ## the prediction service on 127.0.0.1:$(SERVE_PORT), servin
 	  --endpoint-file $(CT_LOCAL_DIR)/serving/endpoint.json \
 	  --log-dir $(CT_LOCAL_DIR)/serving/prediction_log --deploy-champion $(CT_LOCAL_DIR)/registry
 
+# The local challenger's rollout (model_rollout), with traffic replayed from the 2016 trips
+# while its canary waits: what callers would send. VERSION= rolls out another version.
+VERSION ?=
+ROLLOUT_CONF = {$(if $(VERSION),"version": $(VERSION))}
+rollout: envs  ## model_rollout on the local challenger: checks, canary (traffic replayed), verdict
+	@echo "== airflow dags test model_rollout (log: $(CT_LOCAL_DIR)/make-rollout.log)"
+	@scripts/airflow-local dags test model_rollout -c '$(ROLLOUT_CONF)' \
+	  > $(CT_LOCAL_DIR)/make-rollout.log 2>&1 & pid=$$!; \
+	  PYTHONPATH=plugins $(PY) -m ct_platform.replay --start 2016-01-01 --days 366 --rate 100 \
+	    --while-pid $$pid; wait $$pid; rc=$$?; \
+	  grep -E "  [a-z_0-9]+: (pass|FAIL):|rollout report:" $(CT_LOCAL_DIR)/make-rollout.log \
+	    | sed -E 's/^.*\] //'; echo "full log: $(CT_LOCAL_DIR)/make-rollout.log"; exit $$rc
+
+START ?= 2016-01-01
+DAYS ?= 30
+RATE ?= 50
+DURATION ?= 60
+replay: env-orchestration  ## send the trips of START + DAYS to the local endpoint at RATE/s for DURATION s
+	PYTHONPATH=plugins $(PY) -m ct_platform.replay --start $(START) --days $(DAYS) \
+	  --rate $(RATE) --seconds $(DURATION)
+
 run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRAIN_STEPS=1000)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.local_runner --span-uri $(SAMPLE_DIR) \
 	  --output-dir $(CT_LOCAL_DIR)/pipeline_runs/make-run --train-steps $(TRAIN_STEPS) \
@@ -102,17 +124,17 @@ test-pipeline: env-pipeline env-orchestration  # the TFDV agreement test calls t
 test-serving: env-serving env-pipeline  ## the model server (reads the pipeline suite's first run)
 	TF_CPP_MIN_LOG_LEVEL=2 $(SPY) -m pytest -q tests/serving
 
-test-orchestration: env-orchestration env-pipeline
+test-orchestration: env-orchestration env-pipeline env-serving
 	$(PY) -m pytest -q -n 2 --dist loadfile tests/dags tests/scripts tests/plugins tests/ci
 
-test-airflow: env-orchestration env-pipeline  ## a real Airflow (scheduler, triggerer, dag-processor, api-server) + browser
+test-airflow: env-orchestration env-pipeline env-serving  ## a real Airflow (scheduler, triggerer, dag-processor, api-server) + browser
 	@scripts/install-browser.sh
 	$(PY) -m pytest -q tests/airflow_e2e
 
 # make test runs the real-Airflow tests beside the orchestration tests (both mostly wait
 # on subprocesses and servers), then prints their log.
 E2E_LOG := build/test-output/test-airflow.log
-test-orchestration-and-airflow: env-orchestration env-pipeline
+test-orchestration-and-airflow: env-orchestration env-pipeline env-serving
 	@scripts/install-browser.sh
 	@mkdir -p $(dir $(E2E_LOG))
 	@echo "== tests/airflow_e2e (a real Airflow) runs in the background; log: $(E2E_LOG)"

@@ -167,7 +167,8 @@ class Settings:
 PROFILES = {
     # The embedded default: its window covers the whole shipped sample (2013-2016)
     # when the run's date is 2017-01-01 (make run).
-    'local': {'default_window_days': 1470, 'poll_interval_seconds': 2.0},
+    # A promoted model is canaried (model_rollout) before it becomes champion.
+    'local': {'default_window_days': 1470, 'poll_interval_seconds': 2.0, 'rollout': 'canary'},
     'gcp': {'warehouse': 'bigquery', 'runner': 'vertex', 'registry': 'vertex'},
 }
 

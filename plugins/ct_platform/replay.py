@@ -2,7 +2,10 @@
 as live callers would, each with its trip's key (so labels can be joined later).
 
     python -m ct_platform.replay --start 2016-01-01 --days 30 --rate 50 --seconds 60 \
-        [--url http://127.0.0.1:8501] [--batch 1] [--clients 4]
+        [--url http://127.0.0.1:8501] [--batch 1] [--clients 4] [--while-pid PID]
+
+With --while-pid (`make rollout`), it waits for the endpoint to come up, then replays the
+window again and again until that process (the rollout) ends.
 
 The features sent are the ones the served model asks for (its metadata route), read
 from the source table by the warehouse (DuckDB locally); the example key is the table's
@@ -136,9 +139,13 @@ def main(argv=None) -> int:
   p.add_argument('--clients', type=int, default=4)
   p.add_argument('--limit', type=int, default=None, help='at most this many rows')
   p.add_argument('--url', default='', help='default: http://127.0.0.1:<serve_port>')
+  p.add_argument('--while-pid', type=int, default=None,
+                 help='wait for the endpoint, then replay until this process ends')
   args = p.parse_args(argv)
   settings = load_settings(use_variable=False)
   url = args.url or f'http://127.0.0.1:{settings.serve_port}'
+  if args.while_pid:
+    return _while_alive(args, settings, url)
   features = served_features(url, settings.model_name)
   rows = window_rows(settings, features, args.start, args.days, args.limit)
   if not rows:
@@ -149,6 +156,37 @@ def main(argv=None) -> int:
                   args.clients)
   print(json.dumps(result))
   return 0 if result.get('answered') else 1
+
+
+def _alive(pid: int) -> bool:
+  import os
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  try:  # a zombie child of ours is not alive
+    return os.waitpid(pid, os.WNOHANG) == (0, 0)
+  except ChildProcessError:
+    return True
+
+
+def _while_alive(args, settings, url) -> int:
+  rows, total = None, collections.Counter()
+  while _alive(args.while_pid):
+    if rows is None:
+      try:
+        rows = window_rows(settings, served_features(url, settings.model_name), args.start,
+                           args.days, args.limit)
+        print(f'replay: {len(rows)} trips from {args.start} to {url} at {args.rate:g}/s '
+              f'while process {args.while_pid} runs')
+      except OSError:  # the rollout has not started the server yet
+        time.sleep(1)
+        continue
+    result = replay(url, settings.model_name, rows, args.rate, 10, args.batch, args.clients,
+                    progress=lambda _: None)
+    total.update(result['by_deployed_model'])
+    print(f'replay: {sum(total.values())} answered so far, by model {dict(total)}', flush=True)
+  return 0
 
 
 if __name__ == '__main__':

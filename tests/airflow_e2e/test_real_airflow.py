@@ -43,6 +43,7 @@ def registry_files(cluster) -> dict:
 def settings(api, **values):
   """The ct_settings Variable, as an operator sets it in the UI or through the API."""
   values.setdefault('local_pipeline_command', fake_pipeline_command())
+  values.setdefault('rollout', 'none')  # the champion moves at promotion (no canary here)
   values.setdefault('poll_interval_seconds', 0.5)
   api.set_variable('ct_settings', values)
 

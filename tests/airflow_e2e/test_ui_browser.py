@@ -66,6 +66,7 @@ def param_xpath(name: str) -> str:
 def settings(api, **values):
   """The ct_settings Variable, as an operator sets it in the UI or through the API."""
   values.setdefault('local_pipeline_command', fake_pipeline_command())
+  values.setdefault('rollout', 'none')  # the champion moves at promotion (no canary here)
   values.setdefault('poll_interval_seconds', 0.5)
   values.setdefault('approval_timeout_hours', 1)
   api.set_variable('ct_settings', values)

@@ -31,8 +31,11 @@ def local_dir(tmp_path):
 
 @pytest.fixture
 def fake_pipeline_env(tmp_path):
-  """Settings that swap the TFX run for tests/fakes/pipeline.py (seconds, same files)."""
+  """Settings that swap the TFX run for tests/fakes/pipeline.py (seconds, same files). A
+  promotion moves the champion at once (rollout none): these test continuous training;
+  test_model_rollout.py tests the canary."""
   return {'CT_LOCAL_PIPELINE_COMMAND': json.dumps([sys.executable, str(FAKE_PIPELINE)]),
+          'CT_ROLLOUT': 'none',
           'CT_POLL_INTERVAL_SECONDS': '0.5',
           'FAKE_PIPELINE_COUNTER': str(tmp_path / 'pipeline-starts.txt'),
           'FAKE_PIPELINE_SECONDS': '1'}

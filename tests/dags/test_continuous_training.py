@@ -67,10 +67,11 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
   assert 'decision   REJECT' in summary_text and 'champion   unchanged: version 1' in summary_text
 
 
-def test_with_rollout_canary_a_second_model_becomes_challenger_not_champion(
+def test_locally_a_second_model_becomes_challenger_not_champion_by_default(
     airflow_env, local_dir, fake_pipeline_env):
   airflow_env.seed(local_dir)
-  env = dict(fake_pipeline_env, CT_ROLLOUT='canary')
+  env = dict(fake_pipeline_env)
+  del env['CT_ROLLOUT']  # the local profile's default: canary
   conf = {'window_end': '2016-01-01', 'window_days': 90, 'force_retrain': True}
   rc, log = airflow_env.run('continuous_training', local_dir, conf, **env)
   assert rc == 0, log[-4000:]

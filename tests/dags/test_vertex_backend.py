@@ -44,6 +44,7 @@ def test_vertex_configuration_reaches_the_gate_with_the_servers_summary_and_prom
         'CT_VERTEX_API_ENDPOINT': vertex.endpoint, 'CT_PIPELINE_SPEC_URI': str(compiled),
         'CT_IMPERSONATION_CHAIN': 'ct-pipeline@p1.iam.gserviceaccount.com',
         'CT_POLL_INTERVAL_SECONDS': '1', 'CT_SERVING_IMAGE': 'us-docker.pkg.dev/x/y:1',
+        'CT_ROLLOUT': 'none',
         'STORAGE_EMULATOR_HOST': host,
         'AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT': json.dumps(
             {'conn_type': 'google_cloud_platform',

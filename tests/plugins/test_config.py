@@ -83,3 +83,10 @@ def test_the_code_version_comes_from_the_deploy_config_first(tmp_path, monkeypat
   deploy.write_text('{"git_sha": "0f1e2d3c4b5a", "pipeline_spec_uri": "gs://b/p"}')
   assert load_settings(use_variable=False).code_version == '0f1e2d3c4b5a'
   assert load_settings(use_variable=False).compiled_pipeline_uri == 'gs://b/p'
+
+
+def test_the_local_profile_canaries_and_gcp_moves_the_champion_at_promotion(monkeypatch):
+  from ct_platform.config import load_settings
+  monkeypatch.delenv('CT_ROLLOUT', raising=False)
+  assert load_settings({'profile': 'local'}, use_variable=False).rollout == 'canary'
+  assert load_settings({'profile': 'gcp'}, use_variable=False).rollout == 'none'
