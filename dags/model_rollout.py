@@ -114,7 +114,8 @@ with DAG(
   def deploy_canary(plan):
     from ct_platform.rollout import steps
     deployment = steps.deploy_canary(plan, _settings())
-    print(f'canary: {deployment["split"]} on {deployment["server"]["url"]}')
+    print(f'canary: {deployment["split"]} on {deployment["endpoint"]}'
+          + (f' ({deployment["server"]["url"]})' if deployment['server'] else ''))
     return deployment
 
   @task

@@ -30,7 +30,7 @@ class Settings:
   warehouse: str = 'duckdb'        # duckdb | bigquery
   runner: str = 'local'            # local | vertex | kfp
   registry: str = 'local'          # local | vertex
-  endpoint: str = 'local'          # local (the model server's endpoint file)
+  endpoint: str = 'local'          # local (the model server's endpoint file) | vertex
   # how a promoted model reaches serving: none moves `champion` at promotion; canary
   # gives it the `challenger` alias and the model_rollout DAG canaries it (a first model,
   # with no champion to compare against, always becomes champion directly)
@@ -78,6 +78,11 @@ class Settings:
   pipeline_root: str = ''          # default: <bucket>/pipeline_root (a run's is <root>/<run id>)
   pipeline_service_account: str = ''  # the service account Vertex AI runs the pipeline as
   serving_image: str = ''          # prediction container of uploaded model versions
+  # Vertex AI Endpoint (endpoint: vertex): its id (default: the model name), the machines
+  # of a deployed model, and the BigQuery table of its request-response log
+  vertex_endpoint_id: str = ''
+  serving_machine_type: str = 'n1-standard-2'
+  prediction_log_table: str = ''   # default: bq://<project>.ct_monitoring.prediction_log
   # the local prediction service (serving/, its own env): the rollout starts it if down
   serving_python: str = ''         # default: <repo>/.venv-serving/bin/python
   serve_port: int = 8501           # TF Serving's REST port (make serve: SERVE_PORT)
@@ -228,7 +233,7 @@ def load_settings(overrides: dict | None = None, use_variable: bool = True) -> S
   for name, allowed in (('warehouse', ('duckdb', 'bigquery')),
                         ('runner', ('local', 'vertex', 'kfp')),
                         ('registry', ('local', 'vertex')),
-                        ('endpoint', ('local',)),
+                        ('endpoint', ('local', 'vertex')),
                         ('rollout', ('none', 'canary'))):
     if values.get(name, getattr(Settings, name)) not in allowed:
       raise ValueError(f'setting {name}: {values[name]!r} is not one of {list(allowed)}')

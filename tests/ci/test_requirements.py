@@ -39,3 +39,9 @@ def test_the_serving_env_runs_the_training_tensorflow_or_newer():
   served = locked_version('tensorflow', REPO / 'serving' / 'requirements.lock')
   assert tuple(map(int, served.split('.'))) >= tuple(map(int, trained.split('.'))), (
       f'serving/requirements.lock has tensorflow {served}, older than the training {trained}')
+
+
+def test_the_serving_image_rule_knows_the_training_tensorflow():
+  from ct_platform.serving_image import TRAINING_TENSORFLOW
+  assert TRAINING_TENSORFLOW == locked_version('tensorflow',
+                                               REPO / 'pipeline' / 'requirements.lock')

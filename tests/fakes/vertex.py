@@ -5,7 +5,10 @@ talk to it; it records every request. Pipeline jobs move through a scripted list
 states, one per GET; `fail_next` answers the next GETs with error codes; a job that
 reaches SUCCEEDED may run `on_succeeded` (the dags test writes the run summary there,
 as the pipeline's last step would). Models: upload (a long-running operation polled
-at /ui/...), get by version or alias, mergeVersionAliases, listVersions.
+at /ui/...), get by version or alias, mergeVersionAliases, listVersions. Endpoints:
+create, get, deployModel / undeployModel (long-running operations that finish after
+`deploy_polls` polls; `fail_deploy` makes the next deploy's operation fail, `deploy_503`
+answers the next N deployModel calls 503), PATCH of the traffic split.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ class FakeVertex(RecordingJsonServer):
     self.fail_cancel = 0     # the next N cancels answer 503
     self.fail_merge = 0      # the next N mergeVersionAliases answer 503
     self.models = {}         # model name -> {version id: model json}
+    self.endpoints = {}      # endpoint name -> endpoint json
+    self.fail_deploy = ''    # the next deploy's operation fails with this message
+    self.deploy_503 = 0      # the next N deployModel calls answer 503
+    self.deploy_polls = 1    # polls before a deploy / undeploy operation is done
+    self._pending = {}       # operation name -> [polls left, what to do when done]
     self.ops = {}
     self.on_succeeded = None
     # how a job that reaches FAILED failed: the job's error and its failed tasks, as
@@ -136,7 +144,18 @@ class FakeVertex(RecordingJsonServer):
       return 200, {'name': op, 'done': False}
     m = re.fullmatch(r'/(?:v1|ui)/(projects/.+/operations/[^/:]+)', path)
     if method == 'GET' and m:
-      return 200, self.ops[m.group(1)]
+      name = m.group(1)
+      pending = self._pending.get(name)
+      if pending:
+        pending[0] -= 1
+        if pending[0] <= 0:
+          del self._pending[name]
+          pending[1]()
+        else:
+          return 200, {'name': name, 'done': False}
+      return 200, self.ops[name]
+    if '/endpoints' in path:
+      return self.route_endpoints(method, path, query, body)
     m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+/models/[^/:]+)'
                      r'(:listVersions|:mergeVersionAliases)?', path)
     if m:
@@ -156,6 +175,81 @@ class FakeVertex(RecordingJsonServer):
           target['versionAliases'].append(alias)
       return 200, target
     return _error(404, 'NOT_FOUND', f'no route {method} {path}')
+
+
+def _endpoint_routes(fake, method, path, query, body):
+  m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+)/endpoints', path)
+  if method == 'POST' and m:
+    name = f'{m.group(1)}/endpoints/{query["endpointId"][0]}'
+    if name in fake.endpoints:
+      return _error(409, 'ALREADY_EXISTS', f'endpoint {name} exists')
+    fake.endpoints[name] = dict(body, name=name, deployedModels=[], trafficSplit={})
+    op = f'{name}/operations/{next(fake._seq)}'
+    fake.ops[op] = {'name': op, 'done': True, 'response': dict(
+        fake.endpoints[name], **{'@type': 'type.googleapis.com/google.cloud.aiplatform.v1.'
+                                          'Endpoint'})}
+    return 200, {'name': op, 'done': False}
+  m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+)'
+                   r'(:deployModel|:undeployModel)?', path)
+  if not m:
+    return _error(404, 'NOT_FOUND', f'no route {method} {path}')
+  name, verb = m.groups()
+  endpoint = fake.endpoints.get(name)
+  if endpoint is None:
+    return _error(404, 'NOT_FOUND', f'endpoint {name} not found')
+  if method == 'GET' and not verb:
+    return 200, endpoint
+  if method == 'PATCH' and not verb:
+    if query.get('updateMask') != ['trafficSplit']:
+      return _error(400, 'INVALID_ARGUMENT', f'updateMask {query.get("updateMask")}')
+    split = {k: int(v) for k, v in body['trafficSplit'].items()}
+    ids = {d['id'] for d in endpoint['deployedModels']}
+    if set(split) - ids or sum(split.values()) != 100:
+      return _error(400, 'INVALID_ARGUMENT', f'traffic split {split} is invalid')
+    endpoint['trafficSplit'] = split
+    return 200, endpoint
+  op = f'{name}/operations/{next(fake._seq)}'
+  if verb == ':deployModel':
+    if fake.deploy_503:
+      fake.deploy_503 -= 1
+      return _error(503, 'UNAVAILABLE', 'the service is busy')
+    deployed = dict(body['deployedModel'])
+    if fake._resolve(deployed['model']) is None:
+      return _error(404, 'NOT_FOUND', f'model {deployed["model"]} not found')
+    deployed.setdefault('id', str(next(fake._seq) + 1000))
+    deployed['modelVersionId'] = deployed['model'].partition('@')[2]
+    split = {(deployed['id'] if k == '0' else k): int(v)
+             for k, v in body['trafficSplit'].items()}
+    if sum(split.values()) != 100:
+      return _error(400, 'INVALID_ARGUMENT', f'traffic split {split} does not sum to 100')
+    failure = fake.fail_deploy
+    fake.fail_deploy = ''
+
+    def done():
+      if failure:  # a deploy that fails leaves the endpoint as it was
+        fake.ops[op] = {'name': op, 'done': True, 'error': {'code': 13, 'message': failure}}
+        return
+      endpoint['deployedModels'].append(deployed)
+      endpoint['trafficSplit'] = split
+      fake.ops[op] = {'name': op, 'done': True, 'response': {
+          '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.DeployModelResponse',
+          'deployedModel': deployed}}
+  else:
+    mid = body['deployedModelId']
+    if endpoint['trafficSplit'].get(mid):
+      return _error(400, 'FAILED_PRECONDITION', f'{mid} still takes traffic')
+
+    def done():
+      endpoint['deployedModels'] = [d for d in endpoint['deployedModels'] if d['id'] != mid]
+      endpoint['trafficSplit'] = {k: v for k, v in endpoint['trafficSplit'].items()
+                                  if k != mid}
+      fake.ops[op] = {'name': op, 'done': True, 'response': {
+          '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.UndeployModelResponse'}}
+  fake._pending[op] = [fake.deploy_polls, done]
+  return 200, {'name': op, 'done': False}
+
+
+FakeVertex.route_endpoints = _endpoint_routes
 
 
 def write_compiled_pipeline(root, schema='2.0.0'):

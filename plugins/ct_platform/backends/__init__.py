@@ -5,6 +5,7 @@
     runner      PipelineRunner   LocalPipelineRunner        VertexPipelineRunner,
                                                             KfpPipelineRunner (exp.)
     registry    ModelRegistry    LocalModelRegistry         VertexModelRegistry
+    endpoint    Endpoint         LocalEndpoint              VertexEndpoint
 
 DAG files never name a backend: tasks call the factories below with the run's
 settings. Each class is imported when first asked for, so nothing heavy loads at parse.
@@ -25,7 +26,8 @@ BACKENDS = {
                'kfp': 'ct_platform.backends.kfp:KfpPipelineRunner'},
     'registry': {'local': 'ct_platform.backends.local_registry:LocalModelRegistry',
                  'vertex': 'ct_platform.backends.vertex_registry:VertexModelRegistry'},
-    'endpoint': {'local': 'ct_platform.backends.local_endpoint:LocalEndpoint'},
+    'endpoint': {'local': 'ct_platform.backends.local_endpoint:LocalEndpoint',
+                 'vertex': 'ct_platform.backends.vertex_endpoint:VertexEndpoint'},
 }
 
 

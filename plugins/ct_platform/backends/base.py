@@ -130,6 +130,10 @@ class Endpoint(Protocol):
     """The deployed models and the split (contracts.endpoint.EndpointState); None when
     nothing was ever deployed."""
 
+  def deployed_id(self, version) -> str:
+    """The id a registry version has on this endpoint (its key in the traffic split and
+    the prediction log's deployed_model_id)."""
+
   def deploy(self, version, artifact_uri: str, traffic_percent: int):
     """Deploys a version beside the others at traffic_percent; the others keep their
     proportions in the rest.

@@ -39,6 +39,10 @@ class LocalEndpoint:
   def from_settings(cls, settings):
     return cls(settings.endpoint_file, settings.model_name)
 
+  @staticmethod
+  def deployed_id(version) -> str:
+    return deployed_id(version)
+
   def state(self) -> contract.EndpointState | None:
     return contract.read(self.path) if self.path.exists() else None
 

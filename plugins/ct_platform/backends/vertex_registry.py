@@ -27,10 +27,12 @@ class VertexModelRegistry:
 
   @classmethod
   def from_settings(cls, settings):
+    from ct_platform.serving_image import check_serving_image
     if not settings.serving_image:
       raise ValueError('setting serving_image is empty: Vertex AI Model Registry versions '
-                       'of a custom model need a prediction container image (e.g. '
-                       'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest)')
+                       'of a custom model need a prediction container image, pinned (e.g. '
+                       'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16@sha256:...)')
+    check_serving_image(settings.serving_image)
     return cls(project=settings.project, region=settings.region,
                model_name=settings.model_name, api_endpoint=settings.vertex_api_endpoint,
                gcp_conn_id=settings.gcp_conn_id,

@@ -34,9 +34,11 @@ def serving_policy(settings: Settings):
   return _serving_policy(path=settings.serving_policy_file or POLICY_PATH)
 
 
-def _id(version) -> str:
-  from ct_platform.backends.local_endpoint import deployed_id
-  return deployed_id(version)
+def _id(version, settings: Settings | None = None) -> str:
+  """The version's id on the configured endpoint."""
+  from ct_platform.backends import backend_class
+  return backend_class('endpoint', settings.endpoint if settings else 'local').deployed_id(
+      version)
 
 
 def _now() -> dt.datetime:
@@ -135,17 +137,20 @@ def deploy_canary(plan: dict, settings: Settings) -> dict:
   endpoint = endpoint_for(settings)
   champion, challenger = plan['champion'], plan['challenger']
   state = endpoint.state()
-  if state is None or _id(champion['version']) not in state.traffic_split:
+  if state is None or _id(champion['version'], settings) not in state.traffic_split:
     endpoint.deploy(champion['version'], champion['model_uri'], 100)
   else:  # whatever served before, the canary is against the champion alone
-    endpoint.set_traffic({_id(champion['version']): 100})
+    endpoint.set_traffic({_id(champion['version'], settings): 100})
   state = endpoint.deploy(challenger['version'], challenger['model_uri'],
                           plan['canary_percent'])
-  running = server.ensure_running(settings)
-  server.wait_for_split(settings, state.traffic_split)
+  running = None
+  if settings.endpoint == 'local':  # the local server: started if down, then it applies it
+    running = server.ensure_running(settings)
+    server.wait_for_split(settings, state.traffic_split)
   since = _now()
   return {'endpoint': settings.model_name, 'log_dir': str(settings.prediction_log_dir),
-          'challenger_id': _id(challenger['version']), 'champion_id': _id(champion['version']),
+          'challenger_id': _id(challenger['version'], settings),
+          'champion_id': _id(champion['version'], settings),
           'percent': plan['canary_percent'], 'split': state.traffic_split,
           'since': since.isoformat(),
           'until': (since + dt.timedelta(minutes=plan['observation_minutes'])).isoformat(),
@@ -181,8 +186,8 @@ def full_rollout(plan: dict, verdict: dict, settings: Settings) -> dict:
 
   endpoint = endpoint_for(settings)
   champion, challenger = plan['champion'], plan['challenger']
-  state = endpoint.set_traffic({_id(challenger['version']): 100})
-  keep = {_id(challenger['version']), _id(champion['version'])}
+  state = endpoint.set_traffic({_id(challenger['version'], settings): 100})
+  keep = {_id(challenger['version'], settings), _id(champion['version'], settings)}
   for model in state.deployed_models:
     if model.id not in keep:
       state = endpoint.undeploy(int(model.model_version_id))
@@ -209,8 +214,8 @@ def roll_back(plan: dict, stage: str, reasons: list, settings: Settings) -> dict
   champion, challenger = plan['champion'], plan['challenger']
   state = endpoint.state()
   split = None
-  if state is not None and _id(challenger['version']) in state.traffic_split:
-    state = endpoint.set_traffic({_id(champion['version']): 100})
+  if state is not None and _id(challenger['version'], settings) in state.traffic_split:
+    state = endpoint.set_traffic({_id(champion['version'], settings): 100})
     state = endpoint.undeploy(challenger['version'])
     split = state.traffic_split
     _wait_served(settings, split)
@@ -224,7 +229,8 @@ def roll_back(plan: dict, stage: str, reasons: list, settings: Settings) -> dict
 
 def _wait_served(settings: Settings, split: dict) -> None:
   from ct_platform.rollout import server
-  if server.status(settings) is not None:  # a running server applies it within a second
+  # a running local server applies a new split within a second
+  if settings.endpoint == 'local' and server.status(settings) is not None:
     server.wait_for_split(settings, split)
 
 

@@ -423,6 +423,11 @@ def test_the_registry_needs_a_serving_image():
   settings = load_settings({'registry': 'vertex', 'project': 'p1'}, use_variable=False)
   with pytest.raises(ValueError, match='serving_image is empty'):
     VertexModelRegistry.from_settings(settings)
+  latest = load_settings({'registry': 'vertex', 'project': 'p1', 'serving_image':
+                          'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest'},
+                         use_variable=False)
+  with pytest.raises(ValueError, match='is not pinned'):
+    VertexModelRegistry.from_settings(latest)
 
 
 def test_the_alias_moves_only_from_the_version_the_caller_saw(fake, registry, tmp_path):

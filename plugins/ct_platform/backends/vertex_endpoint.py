@@ -1,0 +1,188 @@
+"""Vertex AI Endpoint backend: the deployed versions of the registry's Model and the split.
+
+google-cloud-aiplatform's v1 EndpointServiceClient (REST transport, the same
+`vertex_api_endpoint` seam, credentials and transient retries as the registry). The
+endpoint is created once, with request-response logging to BigQuery (Vertex AI lets it
+be set only at creation), so the prediction log of every deployed model lands in the
+table the monitoring and canary SQL read. A deployed model's id is its registry version
+(Vertex AI allows digits only), so a split reads {"7": 90, "8": 10}.
+
+Deploy and undeploy are long-running operations: they are polled to completion here (with
+the registry's retries on 429/5xx); a deploy that fails raises EndpointError with Vertex
+AI's own message and leaves the split as it was (Vertex AI applies a split only with a
+successful deploy).
+"""
+
+from __future__ import annotations
+
+from ct_platform.backends.local_endpoint import rescale
+from ct_platform.backends.vertex import TIMEOUT, _credentials, _transient_retry, log
+from ct_platform.contracts import endpoint as contract
+from ct_platform.labels import label_slug
+
+DEPLOY_TIMEOUT = 3600.0  # seconds: a first deploy provisions machines (often 10-20 min)
+
+
+class VertexEndpoint:
+  def __init__(self, project: str, region: str, model_name: str, api_endpoint: str = '',
+               gcp_conn_id: str = 'google_cloud_default', impersonation_chain: str = '',
+               endpoint_id: str = '', machine_type: str = 'n1-standard-2',
+               min_replicas: int = 1, max_replicas: int = 1, log_table: str = '',
+               log_sampling_rate: float = 1.0):
+    self.project, self.region = project, region
+    self.model_name = model_name
+    self.model_id = label_slug(model_name)
+    self.endpoint_id = endpoint_id or self.model_id
+    self.api_endpoint = api_endpoint
+    self.gcp_conn_id, self.impersonation_chain = gcp_conn_id, impersonation_chain
+    self.machine_type = machine_type
+    self.min_replicas, self.max_replicas = min_replicas, max_replicas
+    self.log_table = log_table or f'bq://{project}.ct_monitoring.prediction_log'
+    self.log_sampling_rate = log_sampling_rate
+
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(project=settings.project, region=settings.region,
+               model_name=settings.model_name, api_endpoint=settings.vertex_api_endpoint,
+               gcp_conn_id=settings.gcp_conn_id,
+               impersonation_chain=settings.impersonation_chain,
+               endpoint_id=settings.vertex_endpoint_id,
+               machine_type=settings.serving_machine_type,
+               log_table=settings.prediction_log_table)
+
+  @property
+  def location(self) -> str:
+    return f'projects/{self.project}/locations/{self.region}'
+
+  @property
+  def resource(self) -> str:
+    return f'{self.location}/endpoints/{self.endpoint_id}'
+
+  def _client(self):
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import aiplatform_v1
+
+    return aiplatform_v1.EndpointServiceClient(
+        credentials=_credentials(self.gcp_conn_id, self.impersonation_chain), transport='rest',
+        client_options=ClientOptions(
+            api_endpoint=self.api_endpoint or f'{self.region}-aiplatform.googleapis.com'))
+
+  @staticmethod
+  def deployed_id(version) -> str:
+    return str(int(version))
+
+  # -- reading ----------------------------------------------------------------------------
+
+  def _get(self, client):
+    from google.api_core import exceptions
+
+    try:
+      return client.get_endpoint(name=self.resource, retry=_transient_retry(), timeout=TIMEOUT)
+    except exceptions.NotFound:
+      return None
+
+  def _state(self, endpoint) -> contract.EndpointState:
+    models = tuple(contract.DeployedModel(m.id, m.model_version_id or m.id, m.model)
+                   for m in endpoint.deployed_models)
+    return contract.EndpointState(self.endpoint_id, models, dict(endpoint.traffic_split))
+
+  def state(self) -> contract.EndpointState | None:
+    endpoint = self._get(self._client())
+    return self._state(endpoint) if endpoint is not None else None
+
+  # -- changing ---------------------------------------------------------------------------
+
+  def _ensure(self, client):
+    """The endpoint, created (with request-response logging) when it does not exist."""
+    from google.cloud import aiplatform_v1
+
+    endpoint = self._get(client)
+    if endpoint is not None:
+      return endpoint
+    log.info('creating endpoint %s with request-response logging to %s', self.resource,
+             self.log_table)
+    body = aiplatform_v1.Endpoint(
+        display_name=self.model_name, labels={'ct_model': self.model_id},
+        predict_request_response_logging_config=aiplatform_v1.PredictRequestResponseLoggingConfig(
+            enabled=True, sampling_rate=self.log_sampling_rate,
+            bigquery_destination=aiplatform_v1.BigQueryDestination(output_uri=self.log_table)))
+    operation = client.create_endpoint(parent=self.location, endpoint=body,
+                                       endpoint_id=self.endpoint_id,
+                                       retry=_transient_retry(), timeout=TIMEOUT)
+    return self._wait(operation, 'create endpoint')
+
+  def _wait(self, operation, what: str):
+    from google.api_core import exceptions
+
+    try:
+      return operation.result(timeout=DEPLOY_TIMEOUT, retry=_transient_retry())
+    except exceptions.GoogleAPICallError as e:
+      raise contract.EndpointError(f'{what} on {self.resource} failed: {e.message}') from e
+
+  def deploy(self, version, artifact_uri: str, traffic_percent: int) -> contract.EndpointState:
+    """Deploys version `version` of the registry's Model beside the others at
+    traffic_percent (the others keep their proportions in the rest)."""
+    from google.cloud import aiplatform_v1
+
+    if not 0 <= int(traffic_percent) <= 100:
+      raise contract.EndpointError(f'traffic_percent: {traffic_percent!r} is not 0-100')
+    client = self._client()
+    endpoint = self._ensure(client)
+    mid = self.deployed_id(version)
+    others = {k: v for k, v in endpoint.traffic_split.items() if k != mid}
+    if not endpoint.deployed_models and int(traffic_percent) != 100:
+      raise contract.EndpointError(f'traffic_percent: {traffic_percent} for the first model '
+                                   f'on {self.resource}; the first deployed model takes 100')
+    if any(m.id == mid for m in endpoint.deployed_models):  # deployed: only its share moves
+      return self.set_traffic({**rescale(others, 100 - int(traffic_percent)),
+                               mid: int(traffic_percent)})
+    split = {**rescale(others, 100 - int(traffic_percent)), '0': int(traffic_percent)}
+    deployed = aiplatform_v1.DeployedModel(
+        id=mid, model=f'projects/{self.project}/locations/{self.region}/models/'
+                      f'{self.model_id}@{int(version)}',
+        display_name=f'{self.model_name}-v{int(version)}',
+        dedicated_resources=aiplatform_v1.DedicatedResources(
+            machine_spec=aiplatform_v1.MachineSpec(machine_type=self.machine_type),
+            min_replica_count=self.min_replicas, max_replica_count=self.max_replicas))
+    log.info('deploying %s as %s on %s at %d%%', deployed.model, mid, self.resource,
+             traffic_percent)
+    operation = client.deploy_model(endpoint=self.resource, deployed_model=deployed,
+                                    traffic_split=split, retry=_transient_retry(),
+                                    timeout=TIMEOUT)
+    self._wait(operation, f'deploy of version {version}')
+    return self.state()
+
+  def set_traffic(self, split: dict) -> contract.EndpointState:
+    from google.cloud import aiplatform_v1
+    from google.protobuf import field_mask_pb2
+
+    client = self._client()
+    endpoint = self._get(client)
+    if endpoint is None:
+      raise contract.EndpointError(f'{self.resource}: no endpoint yet (deploy a model first)')
+    ids = [m.id for m in endpoint.deployed_models]
+    full = {**{i: 0 for i in ids}, **{str(k): int(v) for k, v in split.items()}}
+    unknown = sorted(set(full) - set(ids))
+    if unknown or sum(full.values()) != 100:
+      raise contract.EndpointError(f'traffic split {split} on {self.resource}: '
+                                   + (f'{unknown} not deployed (deployed: {ids})' if unknown
+                                      else f'sums to {sum(full.values())}, not 100'))
+    updated = client.update_endpoint(
+        endpoint=aiplatform_v1.Endpoint(name=self.resource, traffic_split=full),
+        update_mask=field_mask_pb2.FieldMask(paths=['traffic_split']),
+        retry=_transient_retry(), timeout=TIMEOUT)
+    return self._state(updated)
+
+  def undeploy(self, version) -> contract.EndpointState:
+    client = self._client()
+    endpoint = self._get(client)
+    mid = self.deployed_id(version)
+    if endpoint is None or mid not in [m.id for m in endpoint.deployed_models]:
+      raise contract.EndpointError(f'{mid} is not deployed on {self.resource}')
+    if endpoint.traffic_split.get(mid, 0):
+      raise contract.EndpointError(f'{mid} takes {endpoint.traffic_split[mid]}% of the '
+                                   f'traffic on {self.resource}: move it before undeploying')
+    operation = client.undeploy_model(endpoint=self.resource, deployed_model_id=mid,
+                                      retry=_transient_retry(), timeout=TIMEOUT)
+    self._wait(operation, f'undeploy of {mid}')
+    return self.state()
