@@ -39,8 +39,7 @@ class LocalEndpoint:
   def from_settings(cls, settings):
     return cls(settings.endpoint_file, settings.model_name)
 
-  @staticmethod
-  def deployed_id(version) -> str:
+  def deployed_id(self, version) -> str:
     return deployed_id(version)
 
   def state(self) -> contract.EndpointState | None:

@@ -67,8 +67,7 @@ class VertexEndpoint:
         client_options=ClientOptions(
             api_endpoint=self.api_endpoint or f'{self.region}-aiplatform.googleapis.com'))
 
-  @staticmethod
-  def deployed_id(version) -> str:
+  def deployed_id(self, version) -> str:
     return str(int(version))
 
   # -- reading ----------------------------------------------------------------------------

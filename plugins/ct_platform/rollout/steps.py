@@ -34,11 +34,10 @@ def serving_policy(settings: Settings):
   return _serving_policy(path=settings.serving_policy_file or POLICY_PATH)
 
 
-def _id(version, settings: Settings | None = None) -> str:
+def _id(version, settings: Settings) -> str:
   """The version's id on the configured endpoint."""
-  from ct_platform.backends import backend_class
-  return backend_class('endpoint', settings.endpoint if settings else 'local').deployed_id(
-      version)
+  from ct_platform.backends import endpoint_for
+  return endpoint_for(settings).deployed_id(version)
 
 
 def _now() -> dt.datetime:
