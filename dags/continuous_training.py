@@ -151,9 +151,11 @@ with DAG(
     return decision
 
   @task.branch(retries=0)
-  def choose_path(decision, plan, champion):
+  def choose_path(decision, plan, champion, ti=None):
     from ct_platform import tasks
-    return tasks.choose_path(decision, plan, _settings(), champion)
+    chosen = tasks.choose_path(decision, plan, _settings(), champion)
+    ti.xcom_push(key='chosen', value=chosen)  # a branch's return value is not an XCom
+    return chosen
 
   request_approval = PromotionApprovalOperator(
       task_id='request_approval',
@@ -170,6 +172,13 @@ with DAG(
   def _register(ti, outlet_events, asset, alias: str, event: str, says: str):
     from ct_platform import tasks
     from ct_platform.notify import notify
+    # Both are downstream of the approval too, and a branch does not skip a task that
+    # also follows a chosen one: after an approval, only the one choose_path chose runs.
+    chosen = ti.xcom_pull(task_ids='choose_path', key='chosen')
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
+    if ti.task_id not in chosen:
+      from airflow.sdk.exceptions import AirflowSkipException
+      raise AirflowSkipException(f'choose_path chose {chosen}, not {ti.task_id}')
     settings = _settings()
     promoted = tasks.promote(
         ti.xcom_pull(task_ids='promotion_gate'), ti.xcom_pull(task_ids='run_pipeline'),

@@ -209,6 +209,8 @@ def _manual_run(airflow_env, local_dir, fake_pipeline_env, choice):
 def test_manual_mode_approved(airflow_env, local_dir, fake_pipeline_env):
   states = _manual_run(airflow_env, local_dir, fake_pipeline_env, 'Approve')
   assert states['request_approval'] == 'success' and states['promote'] == 'success'
+  # downstream of the approval too, but not the path choose_path chose
+  assert states['nominate_challenger'] == 'skipped'
   assert json.loads(local_dir.joinpath(*ALIAS).read_text())['version'] == 1
   asked = [n for n in notifications(local_dir) if n['event'] == 'approval_requested']
   assert len(asked) == 1 and 'approve or reject under Required Actions' in asked[0]['message']
