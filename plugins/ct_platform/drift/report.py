@@ -41,9 +41,10 @@ def bars_svg(labels: list[str], base: list[float], new: list[float], title: str,
     out.append(f'<text x="{x + slot / 2:.1f}" y="{height + 12}" font-size="9" '
                f'text-anchor="end" transform="rotate(-45 {x + slot / 2:.1f} {height + 12})">'
                f'{html.escape(label[:18])}</text>')
+  second = (f'  <tspan fill="{NEW_COLOR}">&#9632; {html.escape(legend[1])}</tspan>'
+            if legend[1] else '')
   out.append(f'<text x="{pad}" y="14" font-size="12"><tspan fill="{BASE_COLOR}">&#9632; '
-             f'{html.escape(legend[0])}</tspan>  <tspan fill="{NEW_COLOR}">&#9632; '
-             f'{html.escape(legend[1])}</tspan></text></svg>')
+             f'{html.escape(legend[0])}</tspan>{second}</text></svg>')
   return ''.join(out)
 
 
