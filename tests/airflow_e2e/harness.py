@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import requests
+from fakes.http import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -35,10 +35,6 @@ COMPONENTS = ('api-server', 'scheduler', 'dag-processor', 'triggerer')
 TERMINAL_RUN_STATES = ('success', 'failed')
 
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
 
 
 class AirflowCluster:

@@ -9,16 +9,12 @@ The models are stand-ins (tests/fakes/serving_models.py) so that the real model 
 
 import datetime as dt
 import json
-import os
-import signal
-import socket
 import time
 
 import pytest
-import yaml
 from conftest import fake_pipeline_command, notifications
 from fakes import serving_models
-from harness import REPO
+from fakes.http import free_port
 from test_real_airflow import assert_no_task_failed, champion, logical, settings
 
 DAG = 'continuous_training'
@@ -26,29 +22,13 @@ ROLLOUT = 'model_rollout'
 MODEL = 'chicago-taxi-tipper'
 
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def serving(cluster, tmp_path_factory):
   """Stand-in models, a serve port and a quick policy; stops the server the rollout starts."""
   models = serving_models.build(tmp_path_factory.mktemp('models'), 'a', 'a2')
-  policy = yaml.safe_load((REPO / 'plugins' / 'ct_platform' / 'contracts' /
-                           'promotion_policy.yaml').read_text())
-  policy['serving'].update(load_test_users=2, load_test_seconds=3, serving_min_qps=2)
-  policy_file = tmp_path_factory.mktemp('policy') / 'policy.yaml'
-  policy_file.write_text(yaml.safe_dump(policy))
-  values = {'serve_port': free_port(), 'serving_policy_file': str(policy_file)}
-  yield models, values
-  pid_file = cluster.local_dir / 'serving' / 'server.pid'
-  if pid_file.exists():
-    try:
-      os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    except ProcessLookupError:
-      pass
+  policy_file = serving_models.quick_policy(tmp_path_factory.mktemp('policy') / 'policy.yaml')
+  yield models, {'serve_port': free_port(), 'serving_policy_file': str(policy_file)}
+  serving_models.stop_server(cluster.local_dir)
 
 
 def pipeline_with(model_folder) -> list:

@@ -10,14 +10,12 @@ replayer; only the models are small stand-ins (tests/serving/stand_in_models.py)
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import time
 
 import pytest
-import yaml
-from dag_runs import REPO, task_states
+from dag_runs import task_states
 from fakes import serving_models
+from fakes.http import free_port
 
 MODEL = 'chicago-taxi-tipper'
 
@@ -28,30 +26,13 @@ def stand_in_models(tmp_path_factory):
                               'constant', 'very-slow')
 
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture
 def serving(local_dir, tmp_path):
   """Settings for a rollout in local_dir: a free serve port and a quick policy. Stops the
   model server the rollout started."""
-  policy = yaml.safe_load((REPO / 'plugins' / 'ct_platform' / 'contracts' /
-                           'promotion_policy.yaml').read_text())
-  policy['serving'].update(load_test_users=2, load_test_seconds=3, serving_p99_ms=150,
-                           serving_min_qps=2)
-  policy_file = tmp_path / 'policy.yaml'
-  policy_file.write_text(yaml.safe_dump(policy))
-  env = {'CT_SERVE_PORT': str(free_port()), 'CT_SERVING_POLICY_FILE': str(policy_file)}
-  yield env
-  pid_file = local_dir / 'serving' / 'server.pid'
-  if pid_file.exists():
-    try:
-      os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    except ProcessLookupError:
-      pass
+  policy_file = serving_models.quick_policy(tmp_path / 'policy.yaml', serving_p99_ms=150)
+  yield {'CT_SERVE_PORT': str(free_port()), 'CT_SERVING_POLICY_FILE': str(policy_file)}
+  serving_models.stop_server(local_dir)
 
 
 def register(local_dir, folder, version_of=None):

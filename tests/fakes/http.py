@@ -64,15 +64,20 @@ class RecordingJsonServer:
     self.server.server_close()
 
 
+def free_port() -> int:
+  """A loopback port nothing listens on now."""
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
 @contextmanager
 def gcs_emulator():
   """gcp-storage-emulator serving the GCS JSON API on a free loopback port: yields its URL
   (google-cloud-storage finds it through STORAGE_EMULATOR_HOST)."""
   from gcp_storage_emulator.server import create_server
 
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
+  port = free_port()
   server = create_server('127.0.0.1', port, in_memory=True)
   server.start()
   try:

@@ -19,3 +19,24 @@ def build(out: Path, *names: str) -> dict:
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
   assert proc.returncode == 0, proc.stderr[-3000:]
   return {k: os.path.abspath(v) for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
+
+
+def quick_policy(path: Path, **serving) -> Path:
+  """The shipped promotion policy with a short load test (2 clients, 3 s) and `serving`
+  overrides: what the rollout tests judge with."""
+  import yaml
+
+  policy = yaml.safe_load((REPO / 'plugins' / 'ct_platform' / 'contracts' /
+                           'promotion_policy.yaml').read_text())
+  policy['serving'].update(dict(load_test_users=2, load_test_seconds=3, serving_min_qps=2),
+                           **serving)
+  path.write_text(yaml.safe_dump(policy))
+  return path
+
+
+def stop_server(local_dir: Path) -> None:
+  """Stops the model server a rollout started in local_dir (it drains its log)."""
+  from ct_platform.config import load_settings
+  from ct_platform.rollout import server
+
+  server.stop(load_settings({'local_dir': str(local_dir)}, use_variable=False))

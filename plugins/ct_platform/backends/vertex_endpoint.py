@@ -16,7 +16,7 @@ successful deploy).
 from __future__ import annotations
 
 from ct_platform.backends.local_endpoint import rescale
-from ct_platform.backends.vertex import TIMEOUT, _credentials, _transient_retry, log
+from ct_platform.backends.vertex import TIMEOUT, _client, _transient_retry, log
 from ct_platform.contracts import endpoint as contract
 from ct_platform.labels import label_slug
 
@@ -59,13 +59,8 @@ class VertexEndpoint:
     return f'{self.location}/endpoints/{self.endpoint_id}'
 
   def _client(self):
-    from google.api_core.client_options import ClientOptions
-    from google.cloud import aiplatform_v1
-
-    return aiplatform_v1.EndpointServiceClient(
-        credentials=_credentials(self.gcp_conn_id, self.impersonation_chain), transport='rest',
-        client_options=ClientOptions(
-            api_endpoint=self.api_endpoint or f'{self.region}-aiplatform.googleapis.com'))
+    return _client('endpoint', self.region, self.api_endpoint, self.gcp_conn_id,
+                   self.impersonation_chain)
 
   def deployed_id(self, version) -> str:
     return str(int(version))

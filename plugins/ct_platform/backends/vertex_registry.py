@@ -55,9 +55,8 @@ class VertexModelRegistry:
     model_uri = storage.parent(model.artifact_uri)  # the TFX Model folder (baseline input)
     try:
       record = json.loads(storage.read_text(storage.join(model_uri, 'metadata.json'), self))
-      rollouts = storage.join(model_uri, 'rollouts.json')
-      record['rollouts'] = (json.loads(storage.read_text(rollouts, self))
-                            if storage.exists(rollouts, self) else [])
+      rollouts = storage.read_bytes(storage.join(model_uri, 'rollouts.json'), self)
+      record['rollouts'] = json.loads(rollouts) if rollouts is not None else []
     except Exception as e:  # noqa: BLE001 (a version registered by hand)
       record = {'metadata_error': f'{type(e).__name__}: {e}', 'rollouts': []}
     return dict(record, version=int(model.version_id), model_uri=model_uri,

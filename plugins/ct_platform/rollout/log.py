@@ -21,15 +21,14 @@ def _parts(folder) -> list[str]:
   return sorted(str(p) for p in Path(folder).glob('*.parquet'))
 
 
-def read_window(folder, endpoint: str, since: dt.datetime,
-                until: dt.datetime | None = None) -> list[dict]:
-  """Rows (dicts) of the local log folder in [since, until); [] when nothing was logged."""
+def _query(folder, bigquery_sql: str, params: dict) -> list[dict]:
+  """Rows (dicts) of a BigQuery-dialect query over the local log folder's parts; [] when
+  nothing was logged yet."""
   import duckdb
 
   parts = _parts(folder)
   if not parts:
     return []
-  until = until or dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
   con = duckdb.connect()
   try:
     con.execute("SET TimeZone = 'UTC'")
@@ -39,13 +38,19 @@ def read_window(folder, endpoint: str, since: dt.datetime,
     con.execute(f'CREATE VIEW {LOCAL_TABLE} AS SELECT * REPLACE (CAST(logging_time AS '
                 f'TIMESTAMP) AS logging_time) FROM read_parquet([{files}], '
                 f'union_by_name = true)')
-    cursor = con.execute(sql.to_duckdb(window_sql()),
-                         {'endpoint': endpoint, 'since': _naive_utc(since),
-                          'until': _naive_utc(until)})
+    cursor = con.execute(sql.to_duckdb(bigquery_sql), {
+        k: _naive_utc(v) if isinstance(v, dt.datetime) else v for k, v in params.items()})
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
   finally:
     con.close()
+
+
+def read_window(folder, endpoint: str, since: dt.datetime,
+                until: dt.datetime | None = None) -> list[dict]:
+  """Rows (dicts) of the local log folder in [since, until); [] when nothing was logged."""
+  until = until or dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+  rows = _query(folder, window_sql(), {'endpoint': endpoint, 'since': since, 'until': until})
   for row in rows:
     if row.get('logging_time') is not None:
       row['logging_time'] = row['logging_time'].replace(tzinfo=dt.timezone.utc)
@@ -57,6 +62,11 @@ def _naive_utc(t: dt.datetime) -> dt.datetime:
 
 
 def count_requests(folder, endpoint: str, deployed_id: str, since: dt.datetime) -> int:
-  """How many requests deployed_id answered (or failed) since `since`."""
-  return sum(1 for r in read_window(folder, endpoint, since)
-             if r['deployed_model_id'] == deployed_id)
+  """How many requests deployed_id answered (or failed) since `since`: counted by the
+  engine, so the trigger's every poll reads no payload."""
+  count_sql = (f'SELECT COUNT(*) AS n FROM ({sql.without_order(window_sql())}) AS w '
+               f'WHERE deployed_model_id = @deployed_id')
+  until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+  rows = _query(folder, count_sql, {'endpoint': endpoint, 'since': since, 'until': until,
+                                    'deployed_id': deployed_id})
+  return rows[0]['n'] if rows else 0

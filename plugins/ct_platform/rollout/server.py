@@ -19,6 +19,11 @@ import urllib.request
 from ct_platform.config import REPO_ROOT, Settings
 
 
+def serving_env() -> dict:
+  """The environment a serving-env process (the server, ct_serving.checks) runs with."""
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=str(REPO_ROOT / 'serving'))
+
+
 def base_url(settings: Settings) -> str:
   return f'http://127.0.0.1:{settings.serve_port}'
 
@@ -63,13 +68,12 @@ def ensure_running(settings: Settings, timeout: float = 300) -> dict:
   root = settings.serving_root
   root.mkdir(parents=True, exist_ok=True)
   output = root / 'server.log'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=str(REPO_ROOT / 'serving'))
   with open(output, 'ab') as out:
     proc = subprocess.Popen(
         [settings.serving_python_path, '-m', 'ct_serving.server', '--endpoint-file',
          str(settings.endpoint_file), '--log-dir', str(settings.prediction_log_dir),
          '--port', str(settings.serve_port), '--model-name', settings.model_name],
-        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=serving_env(),
         start_new_session=True)
   (root / 'server.pid').write_text(str(proc.pid))
   deadline = time.monotonic() + timeout

@@ -18,13 +18,13 @@ rejected or rolled-back challenger leaves the champion serving 100%.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import os
 import subprocess
 from pathlib import Path
 
-from ct_platform.config import REPO_ROOT, Settings
+from ct_platform.config import Settings
 from ct_platform.rollout.policy import judge_load_test
 from ct_platform.rollout.policy import serving_policy as _serving_policy
 
@@ -32,12 +32,6 @@ from ct_platform.rollout.policy import serving_policy as _serving_policy
 def serving_policy(settings: Settings):
   from ct_platform.contracts import POLICY_PATH
   return _serving_policy(path=settings.serving_policy_file or POLICY_PATH)
-
-
-def _id(version, settings: Settings) -> str:
-  """The version's id on the configured endpoint."""
-  from ct_platform.backends import endpoint_for
-  return endpoint_for(settings).deployed_id(version)
 
 
 def _now() -> dt.datetime:
@@ -98,12 +92,13 @@ def _serving_check(command: str, plan: dict, settings: Settings, *extra) -> dict
     raise ValueError(f'version {challenger["version"]} has no recorded smoke rows '
                      f'(smoke_test.rows_uri): it was trained before the pipeline recorded '
                      f'them; retrain it to roll it out')
-  env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / 'serving'), TF_CPP_MIN_LOG_LEVEL='2')
+  from ct_platform.rollout.server import serving_env
+
   proc = subprocess.run(
       [settings.serving_python_path, '-m', 'ct_serving.checks', command, '--model-uri',
        challenger['model_uri'], '--version', str(challenger['version']), '--smoke-rows',
        challenger['smoke_rows'], '--out', str(out), *extra],
-      env=env, capture_output=True, text=True, timeout=1800)
+      env=serving_env(), capture_output=True, text=True, timeout=1800)
   if proc.returncode:
     raise RuntimeError(f'ct_serving.checks {command} exited with {proc.returncode}:\n'
                        f'{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}')
@@ -135,11 +130,12 @@ def deploy_canary(plan: dict, settings: Settings) -> dict:
 
   endpoint = endpoint_for(settings)
   champion, challenger = plan['champion'], plan['challenger']
+  champion_id = endpoint.deployed_id(champion['version'])
   state = endpoint.state()
-  if state is None or _id(champion['version'], settings) not in state.traffic_split:
+  if state is None or champion_id not in state.traffic_split:
     endpoint.deploy(champion['version'], champion['model_uri'], 100)
   else:  # whatever served before, the canary is against the champion alone
-    endpoint.set_traffic({_id(champion['version'], settings): 100})
+    endpoint.set_traffic({champion_id: 100})
   state = endpoint.deploy(challenger['version'], challenger['model_uri'],
                           plan['canary_percent'])
   running = None
@@ -148,8 +144,8 @@ def deploy_canary(plan: dict, settings: Settings) -> dict:
     server.wait_for_split(settings, state.traffic_split)
   since = _now()
   return {'endpoint': settings.model_name, 'log_dir': str(settings.prediction_log_dir),
-          'challenger_id': _id(challenger['version'], settings),
-          'champion_id': _id(champion['version'], settings),
+          'challenger_id': endpoint.deployed_id(challenger['version']),
+          'champion_id': champion_id,
           'percent': plan['canary_percent'], 'split': state.traffic_split,
           'since': since.isoformat(),
           'until': (since + dt.timedelta(minutes=plan['observation_minutes'])).isoformat(),
@@ -164,8 +160,8 @@ def compare_canary(plan: dict, deployment: dict, settings: Settings) -> dict:
                      dt.datetime.fromisoformat(deployment['since']), _now())
   champion = canary.model_figures(rows, deployment['champion_id'])
   challenger = canary.model_figures(rows, deployment['challenger_id'])
-  policy = serving_policy(settings).canary
-  policy = type(policy)(**dict(vars(policy), min_requests=plan['min_requests']))
+  policy = dataclasses.replace(serving_policy(settings).canary,
+                               min_requests=plan['min_requests'])
   verdict = canary.compare(champion, challenger, policy)
   rejected = sum(1 for r in rows if r['deployed_model_id'] is None)
   return dict(verdict, champion=champion, challenger=challenger, rejected_requests=rejected,
@@ -185,8 +181,9 @@ def full_rollout(plan: dict, verdict: dict, settings: Settings) -> dict:
 
   endpoint = endpoint_for(settings)
   champion, challenger = plan['champion'], plan['challenger']
-  state = endpoint.set_traffic({_id(challenger['version'], settings): 100})
-  keep = {_id(challenger['version'], settings), _id(champion['version'], settings)}
+  new_id = endpoint.deployed_id(challenger['version'])
+  state = endpoint.set_traffic({new_id: 100})
+  keep = {new_id, endpoint.deployed_id(champion['version'])}
   for model in state.deployed_models:
     if model.id not in keep:
       state = endpoint.undeploy(int(model.model_version_id))
@@ -213,8 +210,8 @@ def roll_back(plan: dict, stage: str, reasons: list, settings: Settings) -> dict
   champion, challenger = plan['champion'], plan['challenger']
   state = endpoint.state()
   split = None
-  if state is not None and _id(challenger['version'], settings) in state.traffic_split:
-    state = endpoint.set_traffic({_id(champion['version'], settings): 100})
+  if state is not None and endpoint.deployed_id(challenger['version']) in state.traffic_split:
+    state = endpoint.set_traffic({endpoint.deployed_id(champion['version']): 100})
     state = endpoint.undeploy(challenger['version'])
     split = state.traffic_split
     _wait_served(settings, split)
