@@ -18,7 +18,7 @@ from airflow.sdk import (
   task,
 )
 
-from ct_platform.assets import CHALLENGER, CHAMPION, SOURCE_TABLE
+from ct_platform.assets import CHALLENGER, CHAMPION, RETRAIN_REQUEST, SOURCE_TABLE
 from ct_platform.notify import PipelineFailedNotifier, TaskFailedNotifier
 from ct_platform.operators.approval import PromotionApprovalOperator
 from ct_platform.operators.extract_span import ExtractSpanOperator
@@ -27,7 +27,12 @@ from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
 DOC = """
 ### Continuous training of the Chicago taxi "big tipper" model
 
-`plan_run` checks the Params and fixes the **training window**:
+Runs nightly, when the source table's Asset is updated, and when monitoring asks for a
+retraining (the `chicago-taxi-tipper.retrain_request` Asset: such a run retrains whatever
+its own drift verdict says, and records the request's reasons in its summary, its
+notifications and the registry metadata of the version it promotes).
+
+`plan_run` records what started the run, checks the Params and fixes the **training window**:
 `end` = the `window_end` Param, else the run's logical date, else its `run_after`
 (Asset-triggered runs); `days` = `window_days`, else the configured default; the
 window is `[end - days, end)`. Then: **extract** the window into a new immutable span
@@ -67,8 +72,10 @@ def _settings():
 with DAG(
     dag_id='continuous_training',
     description='Retrain, validate and promote the big-tipper model',
+    # nightly, when the source table is refreshed, and when monitoring asks (retrain_request)
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable('0 6 * * *', timezone='UTC'), assets=[SOURCE_TABLE]),
+        timetable=CronTriggerTimetable('0 6 * * *', timezone='UTC'),
+        assets=(SOURCE_TABLE | RETRAIN_REQUEST)),
     # Early enough for replaying history: `make run` runs on the 2013-2016 sample as of
     # 2017-01-01 (a task whose start_date is after the run's logical date never runs).
     start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc),
@@ -106,10 +113,14 @@ with DAG(
 
   @task(retries=0)
   def plan_run(params=None, dag_run=None):
-    from ct_platform import tasks
+    from ct_platform import run_trigger, tasks
     context = get_current_context()
+    trigger = run_trigger.describe(
+        dag_run.run_type, getattr(dag_run, 'triggering_user_name', None),
+        run_trigger.asset_events(context.get('triggering_asset_events')))
+    print(trigger['reason'])
     return tasks.plan_run(dict(params), context.get('logical_date'), dag_run.run_after,
-                          dag_run.run_id, _settings())
+                          dag_run.run_id, _settings(), trigger=trigger)
 
   @task
   def find_champion():
@@ -136,10 +147,11 @@ with DAG(
     return verdict
 
   @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
-  def retrain_needed(verdict):
-    """No significant drift and a fresh champion: the run ends here, successfully."""
+  def retrain_needed(verdict, plan):
+    """No significant drift and a fresh champion: the run ends here, successfully
+    (a monitoring request retrains whatever the drift verdict says)."""
     from ct_platform import tasks
-    return tasks.retrain_needed(verdict, _settings())
+    return tasks.retrain_needed(verdict, _settings(), plan)
 
   @task(retries=0)
   def promotion_gate(result, champion, plan):
@@ -180,14 +192,16 @@ with DAG(
       from airflow.sdk.exceptions import AirflowSkipException
       raise AirflowSkipException(f'choose_path chose {chosen}, not {ti.task_id}')
     settings = _settings()
+    plan = ti.xcom_pull(task_ids='plan_run')
     promoted = tasks.promote(
         ti.xcom_pull(task_ids='promotion_gate'), ti.xcom_pull(task_ids='run_pipeline'),
-        ti.xcom_pull(task_ids='extract_span'), ti.xcom_pull(task_ids='plan_run'), settings,
+        ti.xcom_pull(task_ids='extract_span'), plan, settings,
         ti.xcom_pull(task_ids='evaluate_drift'),
-        gated_champion=ti.xcom_pull(task_ids='find_champion'), alias=alias)
+        gated_champion=ti.xcom_pull(task_ids='find_champion'), alias=alias,
+        approval=ti.xcom_pull(task_ids='request_approval'))
     outlet_events[asset].extra = promoted
-    notify(event, f'{says} version {promoted["version"]} ({promoted["model_uri"]})',
-           settings, **promoted)
+    notify(event, f'{says} version {promoted["version"]} ({promoted["model_uri"]}); '
+           f'{plan["trigger"]["reason"]}', settings, trigger=plan['trigger'], **promoted)
     return promoted
 
   # Their inputs come from XCom, not arguments: an argument makes its producer an upstream,
@@ -242,7 +256,7 @@ with DAG(
       task_id='run_pipeline', span=span, champion=champion, plan=plan,
       execution_timeout=dt.timedelta(hours=4),
       on_failure_callback=PipelineFailedNotifier())
-  retrain_needed(drift) >> run_pipeline
+  retrain_needed(drift, plan) >> run_pipeline
   decision = promotion_gate(run_pipeline.output, champion, plan)
   path = choose_path(decision, plan, champion)
   promoted, nominated = promote(), nominate_challenger()

@@ -22,6 +22,7 @@ MODEL_NAME = Settings.model_name
 SOURCE_TABLE_NAME = 'chicago_taxi_trips.taxi_trips'
 CHAMPION_NAME = f'{MODEL_NAME}.champion'
 CHALLENGER_NAME = f'{MODEL_NAME}.challenger'
+RETRAIN_REQUEST_NAME = f'{MODEL_NAME}.retrain_request'
 
 # An upstream ELT DAG that refreshes the source table emits this; continuous_training
 # is scheduled on it (besides its cron).
@@ -33,3 +34,8 @@ CHAMPION = Asset(name=CHAMPION_NAME, uri=f'x-ct-model://{MODEL_NAME}/champion')
 # Updated when a promoted version gets the challenger alias (setting rollout: canary); the
 # model_rollout DAG is scheduled on it. The extra is the challenger's registry record.
 CHALLENGER = Asset(name=CHALLENGER_NAME, uri=f'x-ct-model://{MODEL_NAME}/challenger')
+# Updated when monitoring asks for a retraining (model_monitoring's checks, or a Vertex AI
+# Model Monitoring alert); continuous_training is scheduled on it. The extra carries the
+# request: request_id, reasons (in words), the checks' statuses, the report, the window.
+RETRAIN_REQUEST = Asset(name=RETRAIN_REQUEST_NAME,
+                        uri=f'x-ct-model://{MODEL_NAME}/retrain_request')

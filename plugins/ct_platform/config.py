@@ -89,6 +89,9 @@ class Settings:
   serving_dir: str = ''            # default: <local_dir>/serving (endpoint, prediction log)
   # the rollout's thresholds (its `serving:` section); default: contracts/promotion_policy.yaml
   serving_policy_file: str = ''
+  # model_monitoring: no second monitoring-triggered retraining within this many hours
+  # (unless its run is forced); a suppressed request is recorded with why
+  retrain_cooldown_hours: float = 24.0
 
   def local(self, *parts) -> Path:
     base = Path(self.local_dir or os.environ.get('CT_LOCAL_DIR') or REPO_ROOT / '.local')

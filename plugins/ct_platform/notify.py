@@ -1,4 +1,5 @@
-"""Notifications per event (EVENTS): failures, rejections, promotions, rollouts.
+"""Notifications per event (EVENTS): failures, rejections, promotions, rollouts,
+monitoring.
 
 Always to the task log and one JSON line per event in settings.notification_path;
 by e-mail when `notify_email_to` is set (through the SMTP provider's hook and the
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 EVENTS = ('pipeline_failed', 'task_failed', 'pipeline_attempt_lost', 'candidate_rejected',
           'champion_promoted', 'window_empty', 'approval_requested', 'no_retrain',
           'challenger_nominated', 'rollout_started', 'rollout_completed',
-          'rollout_rolled_back')
+          'rollout_rolled_back', 'monitoring_alert', 'retrain_requested',
+          'retrain_request_suppressed')
 
 
 def notify(event: str, message: str, settings=None, **details) -> dict:

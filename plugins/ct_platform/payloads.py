@@ -33,6 +33,7 @@ class Plan(TypedDict):
   force_reject: bool
   force_reject_reason: str
   train_steps: int | None
+  trigger: dict             # what started the run (ct_platform.run_trigger.describe)
   settings: dict            # the backends this run used (shown with the run's XCom)
 
 

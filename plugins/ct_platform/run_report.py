@@ -14,6 +14,8 @@ def run_report(plan, span, drift, result, decision, promotion, champion) -> str:
     w = plan['window']
     lines.append(f'window     {w["start"]} .. {w["end"]} ({w["days"]} days, end from '
                  f'{w["source"]})')
+    if plan.get('trigger'):
+      lines.append(f'started    {plan["trigger"]["reason"]}')
   if span:
     lines.append(f'span       {span["rows"]} rows at {span["uri"]}')
     if not span['rows']:

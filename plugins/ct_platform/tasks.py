@@ -21,8 +21,10 @@ from ct_platform.payloads import (
 )
 
 
-def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Settings) -> Plan:
-  """The first task: cross-Param rules, then the training window."""
+def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Settings,
+             trigger: dict | None = None) -> Plan:
+  """The first task: cross-Param rules, then the training window. trigger: what started
+  the run (ct_platform.run_trigger.describe)."""
   run_params.validate_run_params(params)
   window = window_lib.resolve_window(
       window_end=params.get('window_end'), window_days=params.get('window_days'),
@@ -38,6 +40,8 @@ def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Setti
           'force_reject': bool(params.get('force_reject')),
           'force_reject_reason': params.get('force_reject_reason') or '',
           'train_steps': params.get('train_steps'),
+          'trigger': trigger or {'kind': 'manual', 'reason': 'manual run', 'events': [],
+                                 'requests': [], 'reasons': []},
           'settings': {'warehouse': settings.warehouse, 'runner': settings.runner,
                        'registry': settings.registry, 'profile': settings.profile}}
 
@@ -161,7 +165,8 @@ def gate(result: PipelineResult, champion: ChampionRecord | None, plan: Plan,
 
 def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, plan: Plan,
             settings: Settings,
-            drift: dict | None = None, gated_champion=None, alias: str = 'champion') -> dict:
+            drift: dict | None = None, gated_champion=None, alias: str = 'champion',
+            approval: dict | None = None) -> dict:
   """Registers the candidate as a new version and moves the alias (champion, or
   challenger when it goes through a canary first) to it.
 
@@ -195,6 +200,11 @@ def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, 
       'window': plan['window'], 'smoke_test': summary['smoke_test'],
       'git_sha': settings.code_version,
       'pipeline': summary['pipeline'], 'override': decision.get('override'),
+      # what started the run (schedule, user, upstream Asset, monitoring request and its
+      # reasons), who approved it, and each pipeline step's duration
+      'trigger': plan.get('trigger'), 'approval': _approval(approval, plan),
+      'executor': {'runner': settings.runner, 'pipeline_run_id': result['run_id']},
+      'timings': summary.get('timings'),
       # the drift baseline: the data this model was trained on
       'drift_baseline': {'span_uri': span['uri'], 'window': plan['window'],
                          'profile': profile},
@@ -205,6 +215,16 @@ def promote(decision: GateDecision, result: PipelineResult, span: SpanManifest, 
                      expected_version=expected if alias == 'champion' else ANY)
   return {'version': record['version'], 'model_uri': record['model_uri'],
           'model_name': settings.model_name, 'alias': alias}
+
+
+def _approval(approval: dict | None, plan: Plan) -> dict:
+  """Who let the candidate through: a person (manual mode), or the gate alone."""
+  if approval:
+    user = approval.get('responded_by_user') or {}
+    return {'by': 'person', 'user': user.get('name') if isinstance(user, dict) else user,
+            'at': str(approval.get('responded_at') or '')}
+  return {'by': 'promotion gate (auto)', 'user': None,
+          'forced': plan.get('force_promote_reason') or None}
 
 
 def rollback(version, settings: Settings) -> dict:
@@ -230,6 +250,10 @@ def rollback(version, settings: Settings) -> dict:
 
 # --- the branch rules (the DAG file only wires them) ------------------------------------
 
+def _trigger_reason(plan: Plan | None) -> str | None:
+  return ((plan or {}).get('trigger') or {}).get('reason')
+
+
 def window_has_rows(span: SpanManifest, settings: Settings) -> bool:
   """An empty window ends the run here, successfully, and says so."""
   if span['rows']:
@@ -241,11 +265,17 @@ def window_has_rows(span: SpanManifest, settings: Settings) -> bool:
   return False
 
 
-def retrain_needed(verdict: DriftVerdict, settings: Settings) -> bool:
-  """No significant drift and a fresh champion: the run ends here, successfully."""
+def retrain_needed(verdict: DriftVerdict, settings: Settings, plan: Plan | None = None) -> bool:
+  """No significant drift and a fresh champion: the run ends here, successfully. A run
+  monitoring asked for retrains whatever the drift verdict (still computed and reported)."""
+  trigger = (plan or {}).get('trigger') or {}
+  if trigger.get('kind') == 'monitoring':
+    print(f'retraining: {trigger["reason"]}; the drift verdict was: {verdict["reason"]}')
+    return True
   if not verdict['retrain']:
     from ct_platform.notify import notify
-    notify('no_retrain', verdict['reason'], settings, report=verdict['report'])
+    notify('no_retrain', verdict['reason'], settings, report=verdict['report'],
+           trigger=_trigger_reason(plan))
   return verdict['retrain']
 
 
@@ -262,7 +292,7 @@ def choose_path(decision: GateDecision, plan: Plan, settings: Settings,
   if not decision['promote']:
     from ct_platform.notify import notify
     notify('candidate_rejected', 'candidate rejected: ' + '; '.join(decision['reasons']),
-           settings, report=decision['report'])
+           settings, report=decision['report'], trigger=_trigger_reason(plan))
     return 'end'
   if plan['dry_run']:
     print('dry_run: the candidate passed the gate; stopping before promotion')

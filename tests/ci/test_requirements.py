@@ -45,3 +45,11 @@ def test_the_serving_image_rule_knows_the_training_tensorflow():
   from ct_platform.serving_image import TRAINING_TENSORFLOW
   assert TRAINING_TENSORFLOW == locked_version('tensorflow',
                                                REPO / 'pipeline' / 'requirements.lock')
+
+
+def test_monitoring_labels_trips_as_the_pipeline_does():
+  # the decay check's label (ct_platform.monitoring.window) must be the model's own
+  from ct_platform.monitoring import window
+  text = (REPO / 'pipeline' / 'ct_pipeline' / 'models' / 'features.py').read_text()
+  assert re.search(rf"^LABEL_KEY = '{window.LABEL_COLUMN}'$", text, re.M)
+  assert re.search(rf'^BIG_TIP_FRACTION = {window.BIG_TIP_FRACTION}$', text, re.M)

@@ -27,11 +27,13 @@ def dagbag(tmp_path_factory):
 
 def test_every_file_imports_without_errors(dagbag):
   assert dagbag.import_errors == {}
-  assert set(dagbag.dags) == {'continuous_training', 'rollback_model', 'model_rollout'}
+  assert set(dagbag.dags) == {'continuous_training', 'rollback_model', 'model_rollout',
+                              'model_monitoring'}
   assert {Path(d.fileloc).name for d in dagbag.dags.values()} == {f.name for f in DAG_FILES}
 
 
-@pytest.mark.parametrize('dag_id', ['continuous_training', 'rollback_model', 'model_rollout'])
+@pytest.mark.parametrize('dag_id', ['continuous_training', 'rollback_model', 'model_rollout',
+                                    'model_monitoring'])
 def test_dag_shape(dagbag, dag_id):
   dag = dagbag.dags[dag_id]
   assert dag.tags and dag.doc_md and dag.description
@@ -61,6 +63,8 @@ def test_schedule_is_cron_or_the_source_asset(dagbag):
   schedule = dag.timetable
   assert schedule.timetable.expression == '0 6 * * *'
   assert "name='chicago_taxi_trips.taxi_trips'" in repr(schedule.asset_condition)
+  # and whenever monitoring asks for a retraining
+  assert "name='chicago-taxi-tipper.retrain_request'" in repr(schedule.asset_condition)
   assert dagbag.dags['rollback_model'].schedule is None
   promote = dag.get_task('promote')
   assert [o.name for o in promote.outlets] == ['chicago-taxi-tipper.champion']
@@ -72,6 +76,11 @@ def test_schedule_is_cron_or_the_source_asset(dagbag):
       'chicago-taxi-tipper.champion']
   # the canary's wait holds no worker slot
   assert rollout.get_task('wait_for_canary').__class__.__name__ == 'WaitForCanaryOperator'
+  monitoring = dagbag.dags['model_monitoring']
+  assert monitoring.timetable.expression == '0 * * * *'  # @hourly
+  assert [o.name for o in monitoring.get_task('request_retrain').outlets] == [
+      'chicago-taxi-tipper.retrain_request']
+  assert monitoring.get_task('update_dashboard').trigger_rule == 'all_done'
 
 
 PARSE_CHECK = r'''

@@ -59,6 +59,12 @@ def test_smoke_test_records_a_pass(first_run):
   assert isinstance(first['fare'], float) and isinstance(first['payment_type'], str)
   assert sorted(first) == sorted(features.RAW_FEATURE_KEYS)  # the label is not an input
   assert all(isinstance(label, float) for label in rows['labels'])
+  # the offline score distribution monitoring compares live scores with: more examples
+  # than the smoke rows, in ten buckets over [0, 1] that hold every one of them
+  scores = result['eval_scores']
+  assert scores['examples'] > 20 and len(scores['histogram']) == 10
+  assert sum(c for _, _, c in scores['histogram']) == scores['examples']
+  assert scores['histogram'][0][0] == 0.0 and scores['histogram'][-1][1] == 1.0
 
 
 def test_smoke_test_fails_on_a_model_that_cannot_serve(first_run, tmp_path):

@@ -9,6 +9,10 @@ When it passes it also records the rows it sent (as raw-feature JSON instances, 
 the model server takes) and the predictions it got, in `smoke_rows.json` beside the
 result (`rows_uri`): the rollout's infrastructure validation sends the same rows to the
 serving stack and expects the same predictions.
+
+And the model's offline score distribution (`eval_scores`: a 10-bucket histogram over [0, 1]
+of its predictions on up to `score_examples` eval examples): the registry keeps it with the
+version, and monitoring compares the live scores with it (prediction drift).
 """
 
 import json
@@ -23,6 +27,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 RESULT_FILE = 'smoke_test.json'
 ROWS_FILE = 'smoke_rows.json'
+SCORE_BINS = 10  # as the monitoring's and the canary's score histograms
 
 
 def example_values(record: bytes) -> dict:
@@ -49,8 +54,27 @@ def smoke_rows(records: list, predictions: list) -> dict:
           'labels': [row.get(features.LABEL_KEY) for row in rows]}
 
 
+def score_histogram(scores: list, bins: int = SCORE_BINS) -> list:
+  """[[low, high, count]] buckets of equal width over [0, 1]."""
+  counts = [0] * bins
+  for s in scores:
+    counts[min(bins - 1, max(0, int(s * bins)))] += 1
+  return [[i / bins, (i + 1) / bins, float(c)] for i, c in enumerate(counts)]
+
+
+def eval_scores(serve, files: list, limit: int, batch: int = 500) -> dict:
+  """The model's predictions on up to `limit` eval examples, as a histogram."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  scores = []
+  dataset = tf.data.TFRecordDataset(files, compression_type='GZIP').take(limit).batch(batch)
+  for records in dataset:
+    scores += serve(examples=records)['outputs'].numpy().reshape(-1).tolist()
+  return {'examples': len(scores), 'histogram': score_histogram(scores)}
+
+
 def run_smoke_test(model_dir: str, eval_files_glob: str, num_examples: int,
-                   rows_uri: str = '') -> dict:
+                   rows_uri: str = '', score_examples: int = 0) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   result = {'passed': False, 'examples': 0, 'message': '', 'latency_ms': None,
@@ -83,6 +107,8 @@ def run_smoke_test(model_dir: str, eval_files_glob: str, num_examples: int,
       with tf.io.gfile.GFile(rows_uri, 'w') as f:
         f.write(json.dumps(smoke_rows(records, predictions)))
       result['rows_uri'] = rows_uri
+    if score_examples:
+      result['eval_scores'] = eval_scores(serve, files, score_examples)
   except Exception as e:  # pylint: disable=broad-except  (recorded, judged by the gate)
     result['message'] = f'{type(e).__name__}: {e}'[:2000]
   return result
@@ -95,11 +121,13 @@ def SmokeTest(
     result: OutputArtifact[standard_artifacts.InfraBlessing],
     num_examples: Parameter[int] = 20,
     split: Parameter[str] = 'eval',
+    score_examples: Parameter[int] = 2000,
 ):
   model_dir = os.path.join(model.uri, 'Format-Serving')
   eval_glob = os.path.join(artifact_utils.get_split_uri([examples], split), '*.gz')
   outcome = run_smoke_test(model_dir, eval_glob, num_examples,
-                           rows_uri=os.path.join(result.uri, ROWS_FILE))
+                           rows_uri=os.path.join(result.uri, ROWS_FILE),
+                           score_examples=score_examples)
   with tfx.dsl.io.fileio.open(os.path.join(result.uri, RESULT_FILE), 'w') as f:
     f.write(json.dumps(outcome))
   result.set_int_custom_property('blessed', int(outcome['passed']))

@@ -21,6 +21,14 @@ class FeatureThresholds:
   distance: float                # JSD (numeric) or L-infinity (categorical)
   missing_rate_delta: float
   psi: float | None = None
+  # training-serving skew (model_monitoring), in the same metric; default: `distance`.
+  # TFDV's schema has a skew_comparator beside the drift_comparator for the same reason:
+  # serving traffic may differ from a training window by more than two windows do.
+  skew: float | None = None
+
+  @property
+  def skew_threshold(self) -> float:
+    return self.distance if self.skew is None else self.skew
 
   @property
   def metric(self) -> str:
@@ -80,7 +88,7 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
     kind = spec.get('kind')
     if kind not in KINDS:
       raise ContractError(f'{path}: features.{name}.kind: {kind!r} is not one of {KINDS}')
-    allowed = {'kind', 'missing_rate_delta', 'psi',
+    allowed = {'kind', 'missing_rate_delta', 'psi', 'skew',
                'jensen_shannon_divergence' if kind == 'numeric' else 'l_infinity'}
     extra = set(spec) - allowed
     if extra:
@@ -94,7 +102,9 @@ def load_drift_config(path=THRESHOLDS_PATH) -> DriftConfig:
         missing_rate_delta=_number(path, f'features.{name}.missing_rate_delta',
                                    spec.get('missing_rate_delta', missing), 0, 1),
         psi=_number(path, f'features.{name}.psi', spec.get('psi', psi), 0, None,
-                    allow_none=True))
+                    allow_none=True),
+        skew=_number(path, f'features.{name}.skew', spec.get('skew'), 0, 1,
+                     allow_none=True))
   if not features:
     raise ContractError(f'{path}: "features" must list at least one feature')
   ignore = tuple(raw.get('ignore') or ())

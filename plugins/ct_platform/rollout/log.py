@@ -1,6 +1,7 @@
 """The prediction log as a table: one BigQuery-dialect query (sql/prediction_log_window.sql),
 run by DuckDB over the local log's Parquet part files (sqlglot transpiles it, as for the
-extract). The canary and its wait read it; monitoring will too.
+extract). The canary and its wait read it, and so does monitoring, whose label join also
+reaches the source table (`connect`: the local warehouse's connection, which attaches it).
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ def _parts(folder) -> list[str]:
   return sorted(str(p) for p in Path(folder).glob('*.parquet'))
 
 
-def _query(folder, bigquery_sql: str, params: dict) -> list[dict]:
+def _query(folder, bigquery_sql: str, params: dict, connect=None) -> list[dict]:
   """Rows (dicts) of a BigQuery-dialect query over the local log folder's parts; [] when
-  nothing was logged yet."""
+  nothing was logged yet. connect() -> a DuckDB connection to run it on (default: an
+  in-memory one)."""
   import duckdb
 
   parts = _parts(folder)
   if not parts:
     return []
-  con = duckdb.connect()
+  con = connect() if connect else duckdb.connect()
   try:
     con.execute("SET TimeZone = 'UTC'")
     files = ', '.join("'" + part.replace("'", "''") + "'" for part in parts)

@@ -1,0 +1,225 @@
+"""What the model_monitoring DAG's tasks do, apart from Airflow glue.
+
+    plan_window      the window: [until - window_hours, until), the one before it
+    read_window      the champion's served instances in it: aggregates (window.py)
+    evaluate         the checks and the verdict; monitoring.json and report.html
+    request_retrain  the request rules (requests.py); the record of each request
+    update_dashboard the page over time (dashboard.py), from every run's record
+
+Where it writes (storage: a folder locally, gs:// on Composer), under <bucket>/monitoring/:
+runs/<run>/monitoring.json and report.html, requests/<request id>.json, history.json (one
+line per run: what the dashboard draws), dashboard.html.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+from ct_platform import storage
+from ct_platform.config import Settings
+
+EXAMPLE_KEY = 'unique_key'  # the example key callers send (the server's example_key_field)
+
+
+def root(settings: Settings) -> str:
+  return storage.join(settings.bucket_root, 'monitoring')
+
+
+def _iso(t: dt.datetime) -> str:
+  return t.astimezone(dt.timezone.utc).isoformat(timespec='seconds')
+
+
+def plan_window(params: dict, run_after: dt.datetime, run_id: str, settings: Settings) -> dict:
+  from ct_platform.monitoring.policy import monitoring_policy
+
+  policy = monitoring_policy()
+  hours = params.get('window_hours') or policy.window_hours
+  until = params.get('window_end')
+  if until:
+    try:
+      until = dt.datetime.fromisoformat(until)
+    except ValueError as e:
+      raise ValueError(f'window_end: {until!r} is not an ISO date-time '
+                       f'(YYYY-MM-DDTHH:MM[:SS][+HH:MM])') from e
+    until = until if until.tzinfo else until.replace(tzinfo=dt.timezone.utc)
+  else:
+    until = run_after
+  since = until - dt.timedelta(hours=float(hours))
+  return {'run_id': run_id, 'since': _iso(since), 'until': _iso(until),
+          'previous_since': _iso(since - dt.timedelta(hours=float(hours))),
+          'window_hours': float(hours), 'force': bool(params.get('force'))}
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, (dt.datetime, dt.date)):
+    return value.isoformat()
+  if hasattr(value, 'is_integer') and not isinstance(value, float):  # Decimal
+    return float(value)
+  return value
+
+
+def read_window(plan: dict, settings: Settings) -> dict:
+  """The champion and its served instances' aggregates ({'champion': None}: nothing is
+  served from the registry yet)."""
+  from ct_platform.backends import endpoint_for, registry_for
+  from ct_platform.drift import load_drift_config
+  from ct_platform.monitoring import window
+
+  champion = registry_for(settings).get_alias('champion')
+  if not champion:
+    return {'champion': None}
+  config = load_drift_config()
+  training = (champion.get('drift_baseline') or {}).get('profile')
+  types = window.feature_types(training or {}, config)
+  deployed_id = endpoint_for(settings).deployed_id(champion['version'])
+  read = window.read_window(
+      window.prediction_log_for(settings), endpoint=settings.model_name,
+      deployed_id=deployed_id, types=types, key_field=EXAMPLE_KEY,
+      since=dt.datetime.fromisoformat(plan['since']),
+      until=dt.datetime.fromisoformat(plan['until']), config=config,
+      previous_since=dt.datetime.fromisoformat(plan['previous_since']))
+  return _jsonable(dict(read, champion={
+      'version': champion['version'], 'deployed_id': deployed_id,
+      'metrics': ((champion.get('metrics') or {}).get('overall')),
+      'eval_scores': (champion.get('smoke_test') or {}).get('eval_scores'),
+      'window': champion.get('window')}))
+
+
+def evaluate(plan: dict, read: dict, settings: Settings) -> dict:
+  """Every check, the verdict, and the run's record and report."""
+  from ct_platform.backends import registry_for
+  from ct_platform.drift import load_drift_config
+  from ct_platform.monitoring import checks, report
+  from ct_platform.monitoring.policy import monitoring_policy
+  from ct_platform.run_ids import run_slug
+
+  policy = monitoring_policy()
+  out = storage.join(root(settings), 'runs', run_slug(plan['run_id']))
+  record = {'run_id': plan['run_id'], 'window': {k: plan[k] for k in ('since', 'until',
+                                                                      'window_hours')},
+            'champion': read.get('champion'), 'policy': _jsonable(dataclasses.asdict(policy)),
+            'report': storage.join(out, 'report.html'),
+            'json': storage.join(out, 'monitoring.json')}
+  if not read.get('champion'):
+    record.update(checks=[], verdict={'retrain': False, 'reasons': [], 'summary':
+                                      'no champion: nothing is served from the registry yet',
+                                      'crossed_not_retrained_on': []})
+  else:
+    config = load_drift_config()
+    champion = registry_for(settings).get_alias('champion') or {}
+    training = (champion.get('drift_baseline') or {}).get('profile')
+    offline_scores = (read['champion'].get('eval_scores') or {}).get('histogram')
+    found = [
+        checks.skew(training, read['profile'], config, policy.min_requests),
+        checks.prediction_drift(read['scores'], offline_scores, read['previous_scores'],
+                                policy.prediction_drift, policy.min_requests),
+        checks.decay(read['labelled'], read['champion'].get('metrics'), policy.decay,
+                     instances=read['instances'], keyed=read['keyed'],
+                     window_until=plan['until']),
+        checks.data_quality(training, read['profile'], read['traffic'], policy.data_quality),
+    ]
+    record.update(checks=_jsonable(found), verdict=checks.verdict(found, policy.retrain_on),
+                  traffic=read['traffic'], latency=read['latency'])
+  storage.write_text(record['json'], json.dumps(record, indent=1, sort_keys=True, default=str),
+                     settings, content_type='application/json')
+  storage.write_text(record['report'], report.monitoring_report_html(record), settings,
+                     content_type='text/html')
+  crossed = [c for c in record['checks'] if c['status'] == 'crossed']
+  if crossed:
+    from ct_platform.notify import notify
+    others = record['verdict']['crossed_not_retrained_on']
+    notify('monitoring_alert', f'model_monitoring: {record["verdict"]["summary"]}' + (
+        f'; also crossed (not retrained on): {", ".join(others)}' if others else ''),
+        settings, report=record['report'], checks=[c['name'] for c in crossed])
+  return {'run_id': plan['run_id'], 'verdict': record['verdict'], 'report': record['report'],
+          'json': record['json'], 'force': plan['force'], 'window': record['window'],
+          'statuses': {c['name']: c['status'] for c in record['checks']},
+          'champion_version': (read.get('champion') or {}).get('version')}
+
+
+def _requests_dir(settings: Settings) -> str:
+  return storage.join(root(settings), 'requests')
+
+
+def request_history(settings: Settings) -> list[dict]:
+  folder = _requests_dir(settings)
+  out = []
+  for name in storage.list_names(folder, settings):
+    if name.endswith('.json'):
+      out.append(json.loads(storage.read_text(storage.join(folder, name), settings)))
+  return out
+
+
+def request_retrain(result: dict, settings: Settings, *, active_runs: int,
+                    now: dt.datetime | None = None) -> dict:
+  """The request for this run's verdict, sent or suppressed, recorded either way;
+  {'send': False} with no record when nothing crossed."""
+  from ct_platform.monitoring import requests
+  from ct_platform.notify import notify
+  from ct_platform.run_ids import run_slug
+
+  now = now or dt.datetime.now(dt.timezone.utc)
+  reasons = result['verdict']['reasons']
+  decision = requests.decide(reasons, request_history(settings), now=now,
+                             active_runs=active_runs,
+                             cooldown_hours=settings.retrain_cooldown_hours,
+                             force=result.get('force', False))
+  if not reasons:
+    return dict(decision, reasons=[])
+  request_id = f'{now.strftime("%Y%m%dT%H%M%SZ")}-{run_slug(result["run_id"])}'
+  record = {'request_id': request_id, 'requested_at': _iso(now), 'sent': decision['send'],
+            'why': decision['why'], 'keys': sorted({r['key'] for r in reasons}),
+            'reasons': [r['text'] for r in reasons], 'checks': result['statuses'],
+            'monitoring_run_id': result['run_id'], 'report': result['report'],
+            'window': result['window'], 'champion_version': result['champion_version'],
+            'source': 'model_monitoring', 'forced': bool(result.get('force'))}
+  storage.write_text(storage.join(_requests_dir(settings), f'{request_id}.json'),
+                     json.dumps(record, indent=1), settings, content_type='application/json')
+  if decision['send']:
+    notify('retrain_requested', 'retrain requested by monitoring: ' + '; '.join(
+        record['reasons']), settings, request_id=request_id, report=result['report'])
+  else:
+    notify('retrain_request_suppressed', f'retrain request suppressed ({decision["why"]}): '
+           + '; '.join(record['reasons']), settings, request_id=request_id)
+  return dict(decision, **record)
+
+
+def update_dashboard(result: dict, request: dict | None, settings: Settings) -> str:
+  """Adds this run to history.json and redraws dashboard.html; returns its URI."""
+  from ct_platform.monitoring import dashboard, window
+
+  record = json.loads(storage.read_text(result['json'], settings))
+  history_uri = storage.join(root(settings), 'history.json')
+  history = (json.loads(storage.read_text(history_uri, settings))
+             if storage.exists(history_uri, settings) else [])
+  history = [r for r in history if r['run_id'] != record['run_id']]
+  history.append(dashboard.summary_row(record, request if (request or {}).get(
+      'request_id') else None))
+  history.sort(key=lambda r: r['at'])
+  storage.write_text(history_uri, json.dumps(history, indent=1), settings,
+                     content_type='application/json')
+  traffic, latency = [], []
+  if history:
+    span = {'endpoint': settings.model_name,
+            'since': dt.datetime.fromisoformat(history[0]['at']) - dt.timedelta(
+                hours=float(record['window']['window_hours'])),
+            'until': dt.datetime.fromisoformat(history[-1]['at'])}
+    try:
+      log = window.prediction_log_for(settings)
+      traffic = _jsonable(log.rows(window._text('prediction_log_traffic').replace(
+          '{table}', log.table), span))
+      latency = _jsonable(log.rows(window._text('prediction_log_latency').replace(
+          '{table}', log.table), span))
+    except NotImplementedError as e:
+      print(f'dashboard: no traffic chart: {e}')
+  uri = storage.join(root(settings), 'dashboard.html')
+  storage.write_text(uri, dashboard.dashboard_html(
+      history, traffic, latency, _iso(dt.datetime.now(dt.timezone.utc))), settings,
+      content_type='text/html')
+  return uri
