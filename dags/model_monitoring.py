@@ -112,9 +112,7 @@ with DAG(
       print(f'no retrain request sent: {request["why"]}')
       ti.xcom_push(key='request', value=request)
       raise AirflowSkipException(request['why'])  # skipped: no Asset event
-    outlet_events[RETRAIN_REQUEST].extra = {k: request[k] for k in (
-        'request_id', 'reasons', 'keys', 'checks', 'monitoring_run_id', 'report', 'window',
-        'champion_version', 'source', 'forced', 'requested_at')}
+    outlet_events[RETRAIN_REQUEST].extra = steps.request_extra(request)
     print(f'retrain request {request["request_id"]} sent: ' + '; '.join(request['reasons']))
     return request
 

@@ -156,38 +156,97 @@ def request_history(settings: Settings) -> list[dict]:
   return out
 
 
-def request_retrain(result: dict, settings: Settings, *, active_runs: int,
-                    now: dt.datetime | None = None) -> dict:
-  """The request for this run's verdict, sent or suppressed, recorded either way;
-  {'send': False} with no record when nothing crossed."""
+def record_request(reasons: list[dict], about: dict, settings: Settings, *, active_runs: int,
+                   force: bool, request_id: str, now: dt.datetime) -> dict:
+  """A retrain request with these reasons, sent or suppressed by the rules (requests.py),
+  recorded either way (requests/<request id>.json) and notified."""
   from ct_platform.monitoring import requests
   from ct_platform.notify import notify
-  from ct_platform.run_ids import run_slug
 
-  now = now or dt.datetime.now(dt.timezone.utc)
-  reasons = result['verdict']['reasons']
-  decision = requests.decide(reasons, request_history(settings), now=now,
+  # a retry of the same run writes the same request id: its own first try is no history
+  history = [r for r in request_history(settings) if r.get('request_id') != request_id]
+  decision = requests.decide(reasons, history, now=now,
                              active_runs=active_runs,
-                             cooldown_hours=settings.retrain_cooldown_hours,
-                             force=result.get('force', False))
-  if not reasons:
-    return dict(decision, reasons=[])
-  request_id = f'{now.strftime("%Y%m%dT%H%M%SZ")}-{run_slug(result["run_id"])}'
-  record = {'request_id': request_id, 'requested_at': _iso(now), 'sent': decision['send'],
-            'why': decision['why'], 'keys': sorted({r['key'] for r in reasons}),
-            'reasons': [r['text'] for r in reasons], 'checks': result['statuses'],
-            'monitoring_run_id': result['run_id'], 'report': result['report'],
-            'window': result['window'], 'champion_version': result['champion_version'],
-            'source': 'model_monitoring', 'forced': bool(result.get('force'))}
+                             cooldown_hours=settings.retrain_cooldown_hours, force=force)
+  record = dict(about, request_id=request_id, requested_at=_iso(now), sent=decision['send'],
+                why=decision['why'], keys=sorted({r['key'] for r in reasons}),
+                reasons=[r['text'] for r in reasons], forced=bool(force))
   storage.write_text(storage.join(_requests_dir(settings), f'{request_id}.json'),
                      json.dumps(record, indent=1), settings, content_type='application/json')
   if decision['send']:
-    notify('retrain_requested', 'retrain requested by monitoring: ' + '; '.join(
-        record['reasons']), settings, request_id=request_id, report=result['report'])
+    notify('retrain_requested', f'retrain requested by {record["source"]}: ' + '; '.join(
+        record['reasons']), settings, request_id=request_id, report=record.get('report'))
   else:
     notify('retrain_request_suppressed', f'retrain request suppressed ({decision["why"]}): '
            + '; '.join(record['reasons']), settings, request_id=request_id)
   return dict(decision, **record)
+
+
+# what a retrain_request Asset event's extra carries (continuous_training reads it)
+REQUEST_EXTRA = ('request_id', 'reasons', 'keys', 'source', 'forced', 'requested_at',
+                 'checks', 'monitoring_run_id', 'report', 'window', 'champion_version',
+                 'incidents')
+
+
+def request_extra(request: dict) -> dict:
+  return {k: request[k] for k in REQUEST_EXTRA if k in request}
+
+
+def request_retrain(result: dict, settings: Settings, *, active_runs: int,
+                    now: dt.datetime | None = None) -> dict:
+  """The request for a monitoring run's verdict, sent or suppressed; {'send': False} with
+  no record when nothing crossed."""
+  from ct_platform.run_ids import run_slug
+
+  now = now or dt.datetime.now(dt.timezone.utc)
+  reasons = result['verdict']['reasons']
+  if not reasons:
+    return {'send': False, 'why': 'no check the policy retrains on crossed its threshold',
+            'reasons': []}
+  return record_request(reasons, {
+      'source': 'model_monitoring', 'checks': result['statuses'],
+      'monitoring_run_id': result['run_id'], 'report': result['report'],
+      'window': result['window'], 'champion_version': result['champion_version']},
+      settings, active_runs=active_runs, force=result.get('force', False),
+      request_id='monitoring-' + run_slug(result['run_id']), now=now)
+
+
+def alert_request(events: list[dict], run_id: str, settings: Settings, *, active_runs: int,
+                  now: dt.datetime | None = None) -> dict:
+  """A retrain request from Vertex AI Model Monitoring alerts (the Pub/Sub AssetWatcher's
+  events), each incident once: an incident already recorded by another run (a Pub/Sub
+  redelivery: the trigger acks before Airflow stores the event) is a duplicate."""
+  from ct_platform.monitoring import alerts
+  from ct_platform.run_ids import run_slug
+
+  now = now or dt.datetime.now(dt.timezone.utc)
+  found, problems = alerts.from_events(events)
+  fresh, duplicates, closed = [], [], []
+  for alert in found:
+    if alert['state'] != 'open':
+      closed.append(alert['incident_id'])
+      continue
+    uri = storage.join(root(settings), 'alerts', f'{run_slug(alert["incident_id"])}.json')
+    try:  # create-only: the first run to see an incident owns it
+      storage.write_text(uri, json.dumps(dict(alert, run_id=run_id, seen_at=_iso(now))),
+                         settings, content_type='application/json', create_only=True)
+      fresh.append(alert)
+    except FileExistsError:
+      owner = json.loads(storage.read_text(uri, settings)).get('run_id')
+      (fresh if owner == run_id else duplicates).append(alert)  # a retry of this run
+  summary = {'alerts': len(found), 'duplicates': [a['incident_id'] for a in duplicates],
+             'closed': closed, 'problems': problems}
+  if not fresh:
+    why = ('no open incident that was not seen before' if found else
+           'no Model Monitoring alert in the events') + (
+        f' (duplicates: {", ".join(summary["duplicates"])})' if duplicates else '')
+    return dict(summary, send=False, why=why, reasons=[])
+  reasons = [{'key': a['key'], 'text': a['text']} for a in fresh]
+  request = record_request(reasons, {'source': 'vertex_model_monitoring',
+                                     'incidents': [a['incident_id'] for a in fresh]},
+                           settings, active_runs=active_runs, force=False,
+                           request_id='alert-' + run_slug(run_id), now=now)
+  return dict(summary, **request)
 
 
 def update_dashboard(result: dict, request: dict | None, settings: Settings) -> str:
