@@ -27,7 +27,9 @@ def asset_events(triggering_asset_events) -> list[dict]:
 
 
 def describe(run_type: str, user: str | None, events: list[dict]) -> dict:
-  """{'kind', 'run_type', 'user', 'events', 'requests', 'reasons', 'reason'}."""
+  """{'kind', 'run_type', 'user', 'events', 'requests', 'reasons', 'reason', 'data_until'}:
+  data_until, the newest day the requests' live traffic had labels for (where the
+  retraining's window ends when no window_end Param says otherwise)."""
   run_type = getattr(run_type, 'value', run_type)  # DagRunType is a str Enum
   requests = [e['extra'] for e in events if e['asset'] == RETRAIN_REQUEST_NAME]
   reasons = []
@@ -49,6 +51,7 @@ def describe(run_type: str, user: str | None, events: list[dict]) -> dict:
     kind = str(run_type or 'manual')
     reason = {'scheduled': 'scheduled run', 'backfill': 'backfill'}.get(
         kind, f'{kind} run' + (f' by {user}' if user else ''))
+  ends = [r['data_until'] for r in requests if r.get('data_until')]
   return {'kind': kind, 'run_type': str(run_type or ''), 'user': user, 'events': events,
           'requests': [r.get('request_id') for r in requests], 'reasons': reasons,
-          'reason': reason}
+          'reason': reason, 'data_until': max(ends) if ends else None}

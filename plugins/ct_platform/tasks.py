@@ -26,11 +26,17 @@ def plan_run(params: dict, logical_date, run_after, run_id: str, settings: Setti
   """The first task: cross-Param rules, then the training window. trigger: what started
   the run (ct_platform.run_trigger.describe)."""
   run_params.validate_run_params(params)
+  # a monitoring request retrains on the data its live traffic came from
+  requested_end = None if params.get('window_end') else (trigger or {}).get('data_until')
   window = window_lib.resolve_window(
-      window_end=params.get('window_end'), window_days=params.get('window_days'),
+      window_end=params.get('window_end') or requested_end,
+      window_days=params.get('window_days'),
       logical_date=logical_date, run_after=run_after,
       default_days=settings.default_window_days,
       max_lead_days=settings.max_window_lead_days)
+  if requested_end:
+    import dataclasses
+    window = dataclasses.replace(window, source='retrain_request')
   return {'window': window.as_dict(), 'run_id': run_id,
           'promotion_mode': params.get('promotion_mode', 'auto'),
           'dry_run': bool(params.get('dry_run')),

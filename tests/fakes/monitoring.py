@@ -39,7 +39,9 @@ def trips(local_dir, start: dt.date, days: int, limit: int) -> list[dict]:
   """Rows of the window as (instance with its key, label)."""
   from ct_platform.replay import window_rows
 
-  rows = window_rows(settings(local_dir), FEATURES + ['tips'], start, days)
+  # what callers send: the model's raw features (the timestamp too, as the smoke rows)
+  rows = window_rows(settings(local_dir), FEATURES + ['trip_start_timestamp', 'tips'], start,
+                     days)
   rows = random.Random(7).sample(rows, min(limit, len(rows)))
   out = []
   for r in rows:

@@ -75,6 +75,30 @@ def test_plan_run_rejects_bad_params(settings):
                             'source': 'param'}
 
 
+def test_a_monitoring_request_ends_the_window_where_its_labelled_traffic_ended(settings):
+  import datetime as dt
+  trigger = {'kind': 'monitoring', 'data_until': '2016-07-01', 'reason': 'r'}
+  after = dt.datetime(2026, 12, 4, tzinfo=dt.timezone.utc)
+  plan = tasks.plan_run({'window_days': 30}, None, after, 'r', settings, trigger=trigger)
+  assert plan['window'] == {'start': '2016-06-01', 'end': '2016-07-01', 'days': 30,
+                            'source': 'retrain_request'}
+  assert plan['trigger'] is trigger
+  # a window_end Param still wins
+  plan = tasks.plan_run({'window_end': '2016-01-01', 'window_days': 10}, None, after, 'r',
+                        settings, trigger=trigger)
+  assert plan['window']['end'] == '2016-01-01' and plan['window']['source'] == 'param'
+
+
+def test_a_monitoring_request_retrains_whatever_the_drift_verdict(settings, capsys):
+  verdict = {'retrain': False, 'reason': 'no significant drift in 15 features',
+             'report': 'r.html'}
+  plan = {'trigger': {'kind': 'monitoring', 'reason': 'triggered by monitoring: skew on fare'}}
+  assert tasks.retrain_needed(verdict, settings, plan) is True
+  assert ('retraining: triggered by monitoring: skew on fare; the drift verdict was: no '
+          'significant drift in 15 features') in capsys.readouterr().out
+  assert tasks.retrain_needed(verdict, settings, {'trigger': {'kind': 'scheduled'}}) is False
+
+
 def test_promote_stops_when_the_champion_moved_since_the_gate(settings, tmp_path):
   from ct_platform.backends.registry import AliasMoved
 

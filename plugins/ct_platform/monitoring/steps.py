@@ -138,9 +138,21 @@ def evaluate(plan: dict, read: dict, settings: Settings) -> dict:
         f'; also crossed (not retrained on): {", ".join(others)}' if others else ''),
         settings, report=record['report'], checks=[c['name'] for c in crossed])
   return {'run_id': plan['run_id'], 'verdict': record['verdict'], 'report': record['report'],
+          'data_until': data_until(read.get('labelled') or []),
           'json': record['json'], 'force': plan['force'], 'window': record['window'],
           'statuses': {c['name']: c['status'] for c in record['checks']},
           'champion_version': (read.get('champion') or {}).get('version')}
+
+
+def data_until(labelled: list[dict]) -> str | None:
+  """The day after the newest labelled trip the window served: where a retraining it
+  asks for should end its training window (live traffic: today; replayed traffic: the
+  replayed days)."""
+  newest = [r['latest_trip'] for r in labelled if r.get('latest_trip') is not None]
+  if not newest:
+    return None
+  day = dt.datetime.fromtimestamp(float(max(newest)), dt.timezone.utc).date()
+  return (day + dt.timedelta(days=1)).isoformat()
 
 
 def _requests_dir(settings: Settings) -> str:
@@ -185,7 +197,7 @@ def record_request(reasons: list[dict], about: dict, settings: Settings, *, acti
 # what a retrain_request Asset event's extra carries (continuous_training reads it)
 REQUEST_EXTRA = ('request_id', 'reasons', 'keys', 'source', 'forced', 'requested_at',
                  'checks', 'monitoring_run_id', 'report', 'window', 'champion_version',
-                 'incidents')
+                 'incidents', 'data_until')
 
 
 def request_extra(request: dict) -> dict:
@@ -206,7 +218,8 @@ def request_retrain(result: dict, settings: Settings, *, active_runs: int,
   return record_request(reasons, {
       'source': 'model_monitoring', 'checks': result['statuses'],
       'monitoring_run_id': result['run_id'], 'report': result['report'],
-      'window': result['window'], 'champion_version': result['champion_version']},
+      'window': result['window'], 'champion_version': result['champion_version'],
+      'data_until': result.get('data_until')},
       settings, active_runs=active_runs, force=result.get('force', False),
       request_id='monitoring-' + run_slug(result['run_id']), now=now)
 

@@ -47,6 +47,10 @@ def test_the_window_holds_the_champions_answered_instances_and_their_labels(serv
   by_model = {t['deployed_model_id']: t['requests'] for t in read['traffic']}
   assert by_model == {'v1': 600, 'v2': 5, None: 20}
   assert read['previous_scores'] == [[i / 10, (i + 1) / 10, 0.0] for i in range(10)]
+  # where a retraining should end its window: the day after the newest labelled trip
+  newest = max(dt.datetime.fromtimestamp(i['trip_start_timestamp'], dt.timezone.utc).date()
+               for i, label in rows if label is not None)
+  assert steps.data_until(read['labelled']) == (newest + dt.timedelta(days=1)).isoformat()
 
 
 def test_a_shifted_feature_is_skew_and_the_report_draws_it(served, tmp_path):
