@@ -30,9 +30,12 @@ class Item:
     return storage.md5_b64(self.data)
 
 
+KEPT_DOTFILES = {'.airflowignore'}  # the plugin package's: which files Airflow's loader skips
+
+
 def skipped(rel: Path) -> bool:
-  return any(p == '__pycache__' or p.startswith('.') for p in rel.parts) or rel.suffix in (
-      '.pyc', '.pyo')
+  return any(p == '__pycache__' or (p.startswith('.') and p not in KEPT_DOTFILES)
+             for p in rel.parts) or rel.suffix in ('.pyc', '.pyo')
 
 
 def collect(source: Path, pipeline_dir: Path, git_sha: str, bucket, env: str) -> list[Item]:

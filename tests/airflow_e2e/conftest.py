@@ -61,18 +61,50 @@ def _cluster_root() -> Path:
   return root
 
 
+PUBSUB_PROJECT, PUBSUB_SUBSCRIPTION = 'p1', 'model-monitoring-alerts'
+
+
+def start_fake_pubsub(root: Path):
+  """tests/fakes/pubsub.py as a process; publish by writing into <state>/outbox/."""
+  import os
+  import subprocess
+
+  from fakes.http import free_port
+
+  port, state = free_port(), root / 'pubsub'
+  state.mkdir(parents=True, exist_ok=True)
+  proc = subprocess.Popen([sys.executable, '-m', 'fakes.pubsub', '--port', str(port),
+                           '--state', str(state)],
+                          env=dict(os.environ, PYTHONPATH=str(REPO / 'tests')),
+                          stdout=open(state / 'server.log', 'ab'), stderr=subprocess.STDOUT)
+  return proc, port, state
+
+
 @pytest.fixture(scope='session')
 def cluster():
   root = _cluster_root()
   dag_files = sorted((REPO / 'dags').glob('*.py')) + sorted(
       (Path(__file__).parent / 'dags').glob('*.py'))
-  c = AirflowCluster(root, dag_files)
+  pubsub, port, state = start_fake_pubsub(root)
+  # Vertex AI Model Monitoring alerts come through the Pub/Sub AssetWatcher, pulled by the
+  # real client from the loopback fake; model_monitoring runs when triggered only (its
+  # hourly schedule would add runs the tests do not expect)
+  c = AirflowCluster(root, dag_files, extra_env={
+      'CT_ALERT_SUBSCRIPTION': PUBSUB_SUBSCRIPTION, 'CT_PROJECT': PUBSUB_PROJECT,
+      'CT_ALERT_POLL_SECONDS': '1', 'PUBSUB_EMULATOR_HOST': f'127.0.0.1:{port}',
+      'AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT': json.dumps(
+          {'conn_type': 'google_cloud_platform',
+           'extra': {'is_anonymous': True, 'project': PUBSUB_PROJECT}}),
+      'CT_MONITORING_SCHEDULE': 'none'})
+  c.pubsub_state = state
   seed_warehouse(c.local_dir)
   try:
     c.start()
     yield c
   finally:
     c.stop()
+    pubsub.terminate()
+    pubsub.wait(timeout=10)
     print(f'\nreal-Airflow logs: {c.logs}')
 
 
@@ -80,7 +112,7 @@ def cluster():
 def api(cluster):
   api = cluster.api()
   api.wait_dags(['continuous_training', 'rollback_model', 'model_rollout', 'ct_e2e_upstream_elt',
-                 'ct_e2e_champion_consumer'])
+                 'ct_e2e_champion_consumer', 'model_monitoring', 'vertex_monitoring_alerts'])
   return api
 
 

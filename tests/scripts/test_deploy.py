@@ -110,6 +110,7 @@ def deployable(source: Path) -> set:
   package = source / 'plugins' / 'ct_platform'
   names |= {f'plugins/ct_platform/{p.relative_to(package).as_posix()}'
             for p in package.rglob('*') if p.is_file() and '__pycache__' not in p.parts}
+  assert 'plugins/ct_platform/.airflowignore' in names  # what Airflow's plugin loader skips
   pipeline = source / 'build' / 'pipeline'
   sha = json.loads((pipeline / 'settings.json').read_text())['version']
   names |= {f'data/ct/pipelines/{sha}/{p.relative_to(pipeline).as_posix()}'
@@ -322,7 +323,8 @@ def test_a_removed_dag_file_of_ours_is_deleted_on_the_next_deploy(gcs, source):
   objects = snapshot(client, bucket)
   assert 'dags/rollback_model.py' not in objects and 'dags/continuous_training.py' in objects
   manifest = json.loads(content(bucket, 'data/ct/deploy_manifest.json'))
-  assert manifest['dag_files'] == ['dags/continuous_training.py', 'dags/model_rollout.py']
+  assert manifest['dag_files'] == sorted(f'dags/{p.name}' for p in (source / 'dags').glob('*.py'))
+  assert 'dags/rollback_model.py' not in manifest['dag_files']
 
 
 def test_the_pipeline_folder_of_a_sha_is_never_overwritten(gcs, source):
@@ -400,7 +402,8 @@ def test_local_folder_bucket(source, tmp_path):
   assert f'uploaded=0 unchanged={len(expected)} deleted=0' in second.stdout
   files = {p.relative_to(bucket).as_posix() for p in bucket.rglob('*') if p.is_file()}
   assert expected <= files and set(FOREIGN) <= files
-  assert not [f for f in files if '/.' in f or f.startswith('.')]  # no temp files left
+  assert not [f for f in files if ('/.' in f or f.startswith('.'))
+              and not f.endswith('/.airflowignore')]  # no temp files left
 
   (source / 'plugins/ct_platform/gate_report.py').unlink()
   third, _ = run(source, str(bucket), env='local')

@@ -3,7 +3,7 @@
     policy.py     the `monitoring:` section of promotion_policy.yaml
     window.py     the queries (BigQuery SQL, DuckDB locally) and what they return
     checks.py     skew, prediction drift, performance decay, serving data quality; verdict
-    requests.py   the retrain-request rules (cooldown, dedup)
+    request_rules.py   the retrain-request rules (cooldown, dedup)
     report.py     one run's HTML report
     dashboard.py  the page over time
     steps.py      what the model_monitoring DAG's tasks do

@@ -3,7 +3,7 @@
     plan_window      the window: [until - window_hours, until), the one before it
     read_window      the champion's served instances in it: aggregates (window.py)
     evaluate         the checks and the verdict; monitoring.json and report.html
-    request_retrain  the request rules (requests.py); the record of each request
+    request_retrain  the request rules (request_rules.py); the record of each request
     update_dashboard the page over time (dashboard.py), from every run's record
 
 Where it writes (storage: a folder locally, gs:// on Composer), under <bucket>/monitoring/:
@@ -170,14 +170,14 @@ def request_history(settings: Settings) -> list[dict]:
 
 def record_request(reasons: list[dict], about: dict, settings: Settings, *, active_runs: int,
                    force: bool, request_id: str, now: dt.datetime) -> dict:
-  """A retrain request with these reasons, sent or suppressed by the rules (requests.py),
+  """A retrain request with these reasons, sent or suppressed by the rules (request_rules.py),
   recorded either way (requests/<request id>.json) and notified."""
-  from ct_platform.monitoring import requests
+  from ct_platform.monitoring import request_rules
   from ct_platform.notify import notify
 
   # a retry of the same run writes the same request id: its own first try is no history
   history = [r for r in request_history(settings) if r.get('request_id') != request_id]
-  decision = requests.decide(reasons, history, now=now,
+  decision = request_rules.decide(reasons, history, now=now,
                              active_runs=active_runs,
                              cooldown_hours=settings.retrain_cooldown_hours, force=force)
   record = dict(about, request_id=request_id, requested_at=_iso(now), sent=decision['send'],

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from ct_platform.monitoring.requests import decide
+from ct_platform.monitoring.request_rules import decide
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
 SKEW = [{'key': 'skew:fare', 'text': 'skew on fare (JSD 0.21 > 0.15)'}]
