@@ -28,12 +28,12 @@ def dagbag(tmp_path_factory):
 def test_every_file_imports_without_errors(dagbag):
   assert dagbag.import_errors == {}
   assert set(dagbag.dags) == {'continuous_training', 'rollback_model', 'model_rollout',
-                              'model_monitoring'}
+                              'model_monitoring', 'vertex_monitoring_alerts'}
   assert {Path(d.fileloc).name for d in dagbag.dags.values()} == {f.name for f in DAG_FILES}
 
 
 @pytest.mark.parametrize('dag_id', ['continuous_training', 'rollback_model', 'model_rollout',
-                                    'model_monitoring'])
+                                    'model_monitoring', 'vertex_monitoring_alerts'])
 def test_dag_shape(dagbag, dag_id):
   dag = dagbag.dags[dag_id]
   assert dag.tags and dag.doc_md and dag.description
@@ -81,6 +81,42 @@ def test_schedule_is_cron_or_the_source_asset(dagbag):
   assert [o.name for o in monitoring.get_task('request_retrain').outlets] == [
       'chicago-taxi-tipper.retrain_request']
   assert monitoring.get_task('update_dashboard').trigger_rule == 'all_done'
+  alerts = dagbag.dags['vertex_monitoring_alerts']
+  assert "name='chicago-taxi-tipper.vertex_monitoring_alert'" in repr(
+      alerts.timetable.asset_condition)
+  assert [o.name for o in alerts.get_task('request_retrain').outlets] == [
+      'chicago-taxi-tipper.retrain_request']
+
+
+WATCHER_CHECK = r'''
+import importlib.util, json, sys
+sys.path.insert(0, sys.argv[2])
+spec = importlib.util.spec_from_file_location('dagfile', sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps([[w.name, type(w.trigger).__name__, w.trigger.serialize()[1]]
+                  for w in module.VERTEX_MONITORING_ALERT.watchers]))
+'''
+
+
+@pytest.mark.parametrize('subscription', ['', 'ct-alerts'])
+def test_the_alert_asset_watches_pubsub_only_when_a_subscription_is_set(subscription, tmp_path):
+  env = dict(os.environ, AIRFLOW_HOME=str(tmp_path), CT_ALERT_SUBSCRIPTION=subscription,
+             CT_PROJECT='p1', CT_ALERT_POLL_SECONDS='5')
+  proc = subprocess.run([sys.executable, '-c', WATCHER_CHECK,
+                         str(REPO / 'dags' / 'vertex_monitoring_alerts.py'),
+                         str(REPO / 'plugins')], capture_output=True, text=True, timeout=120,
+                        env=env)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  watchers = json.loads(proc.stdout.strip().splitlines()[-1])
+  if not subscription:
+    assert watchers == []  # and the parse imports no Pub/Sub client (the check below)
+    return
+  [[name, kind, kwargs]] = watchers
+  assert name == 'vertex-model-monitoring-pubsub' and kind == 'MessageQueueTrigger'
+  assert kwargs['subscription'] == 'ct-alerts' and kwargs['project_id'] == 'p1'
+  assert kwargs['ack_messages'] is True and kwargs['poke_interval'] == 5.0
+  assert kwargs['return_immediately'] is False  # waits for messages instead of polling empty
 
 
 PARSE_CHECK = r'''
