@@ -24,7 +24,7 @@ TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
         test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving clean deploy \
-        rollout replay
+        rollout replay demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -89,6 +89,12 @@ rollout: envs  ## model_rollout on the local challenger: checks, canary (traffic
 	    --while-pid $$pid; wait $$pid; rc=$$?; \
 	  grep -E "  [a-z_0-9]+: (pass|FAIL):|rollout report:" $(CT_LOCAL_DIR)/make-rollout.log \
 	    | sed -E 's/^.*\] //'; echo "full log: $(CT_LOCAL_DIR)/make-rollout.log"; exit $$rc
+
+# The whole loop as one command, in its own local state (DEMO_DIR, wiped first).
+DEMO_DIR ?= $(CT_LOCAL_DIR)/demo
+DEMO_TRAIN_STEPS ?= 300
+demo: envs  ## the whole loop: train, serve, shifted traffic, monitoring, retrain, canary; a timeline
+	$(PY) scripts/demo.py --local-dir $(DEMO_DIR) --train-steps $(DEMO_TRAIN_STEPS)
 
 START ?= 2016-01-01
 DAYS ?= 30

@@ -108,6 +108,12 @@ with DAG(
                                                  'it).'),
         'train_steps': Param(None, type=['null', 'integer'], minimum=1, maximum=100000,
                              description='Trainer steps. Empty: configured default.'),
+        'retrain_request_id': Param(None, type=['null', 'string'], maxLength=200,
+                                    pattern='^[a-z0-9_-]+$',
+                                    description='Answer a recorded monitoring retrain '
+                                                'request (e.g. one the cooldown '
+                                                'suppressed): its reasons are recorded '
+                                                'and the run retrains.'),
     },
 ) as dag:
 
@@ -115,12 +121,16 @@ with DAG(
   def plan_run(params=None, dag_run=None):
     from ct_platform import run_trigger, tasks
     context = get_current_context()
+    settings = _settings()
+    events = run_trigger.asset_events(context.get('triggering_asset_events'))
+    if params.get('retrain_request_id'):  # answering a recorded request by hand
+      from ct_platform.monitoring import steps
+      events.append(steps.request_event(params['retrain_request_id'], settings))
     trigger = run_trigger.describe(
-        dag_run.run_type, getattr(dag_run, 'triggering_user_name', None),
-        run_trigger.asset_events(context.get('triggering_asset_events')))
+        dag_run.run_type, getattr(dag_run, 'triggering_user_name', None), events)
     print(trigger['reason'])
     return tasks.plan_run(dict(params), context.get('logical_date'), dag_run.run_after,
-                          dag_run.run_id, _settings(), trigger=trigger)
+                          dag_run.run_id, settings, trigger=trigger)
 
   @task
   def find_champion():

@@ -204,6 +204,22 @@ def request_extra(request: dict) -> dict:
   return {k: request[k] for k in REQUEST_EXTRA if k in request}
 
 
+def request_event(request_id: str, settings: Settings) -> dict:
+  """A recorded request (sent or suppressed) as the Asset event that would carry it: a
+  continuous_training run triggered with the retrain_request_id Param answers it."""
+  from ct_platform.assets import RETRAIN_REQUEST_NAME
+
+  uri = storage.join(_requests_dir(settings), f'{request_id}.json')
+  if not storage.exists(uri, settings):
+    known = [n[:-5] for n in storage.list_names(_requests_dir(settings), settings)
+             if n.endswith('.json')][-5:]
+    raise ValueError(f'retrain_request_id: no request {request_id!r} in '
+                     f'{_requests_dir(settings)}; the latest recorded: {known or "none"}')
+  record = json.loads(storage.read_text(uri, settings))
+  return {'asset': RETRAIN_REQUEST_NAME, 'extra': request_extra(record),
+          'source_dag_id': None, 'source_run_id': None, 'timestamp': record['requested_at']}
+
+
 def request_retrain(result: dict, settings: Settings, *, active_runs: int,
                     now: dt.datetime | None = None) -> dict:
   """The request for a monitoring run's verdict, sent or suppressed; {'send': False} with

@@ -110,3 +110,17 @@ def test_a_message_without_an_incident_is_named():
                                               r"Monitoring incident notification was "
                                               r"expected, got keys \['hello'\]"):
     alerts.parse({'message': {'data': data, 'message_id': 'm9'}})
+
+
+def test_a_recorded_request_can_be_answered_by_hand(settings):
+  """continuous_training's retrain_request_id Param: the request as its Asset event."""
+  from ct_platform import run_trigger
+  events = [as_event({'message': [first_message('0.inc-5')]})]
+  request = steps.alert_request(events, 'asset_triggered__5', settings, active_runs=0)
+  event = steps.request_event(request['request_id'], settings)
+  trigger = run_trigger.describe('manual', 'ada', [event])
+  assert trigger['kind'] == 'monitoring' and trigger['requests'] == [request['request_id']]
+  assert trigger['reasons'] == request['reasons']
+  with pytest.raises(ValueError, match=r"retrain_request_id: no request 'nope' in .*requests; "
+                                       r"the latest recorded: \['alert-asset-triggered"):
+    steps.request_event('nope', settings)
