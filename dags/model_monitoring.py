@@ -117,8 +117,13 @@ with DAG(
     return request
 
   @task(trigger_rule='all_done')
-  def update_dashboard(result, ti=None):
+  def update_dashboard(ti=None):
+    """Redrawn whatever request_retrain did (sent, suppressed, failed)."""
     from ct_platform.monitoring import steps
+    result = ti.xcom_pull(task_ids='evaluate')
+    if not result:
+      from airflow.sdk.exceptions import AirflowSkipException
+      raise AirflowSkipException('evaluate recorded nothing: no run to add')
     request = (ti.xcom_pull(task_ids='request_retrain') or
                ti.xcom_pull(task_ids='request_retrain', key='request'))
     uri = steps.update_dashboard(result, request, _settings())
@@ -127,4 +132,4 @@ with DAG(
 
   plan = plan_window()
   result = evaluate(plan, read_window(plan))
-  request_retrain(result) >> update_dashboard(result)
+  request_retrain(result) >> update_dashboard()
