@@ -61,6 +61,20 @@ def anomaly_text(anomaly: dict) -> str:
       f'{anomaly["short_description"]}: {anomaly["description"]}')
 
 
+# metrics that rank one class against the other: undefined with one class, noise with a few
+RANKING_METRICS = {'auc', 'auc_precision_recall'}
+DEFAULT_MIN_CLASS_EXAMPLES = 10
+
+
+def _class_counts(metrics: dict) -> tuple[int, int] | None:
+  """(positives, negatives) of a slice from TFMA's mean_label and example_count."""
+  mean, count = metrics.get('mean_label'), metrics.get('example_count')
+  if mean is None or not count:
+    return None
+  positives = int(round(mean * count))
+  return positives, int(round(count)) - positives
+
+
 def _slice_key(slice_dict: dict) -> tuple:
   return tuple(sorted(slice_dict.items()))
 
@@ -161,7 +175,7 @@ def _metric_checks(summary, champion, policy, check):
     return
   base_slices = {_slice_key(e['slice']): e['metrics'] for e in base['slices']}
   for spec in policy.get('slices', []):
-    worst = []
+    worst, skipped = [], []
     for entry in cand['slices']:
       if set(entry['slice']) != {spec['feature']}:
         continue
@@ -169,9 +183,20 @@ def _metric_checks(summary, champion, policy, check):
       count = entry['metrics'].get('example_count') or 0
       if not base_metrics or count < spec['min_examples']:
         continue
+      classes = _class_counts(entry['metrics'])
       for m in policy['metrics']:
         c, b = entry['metrics'].get(m['name']), base_metrics.get(m['name'])
         if c is None or b is None:
+          continue
+        few = spec.get('min_class_examples', DEFAULT_MIN_CLASS_EXAMPLES)
+        if m['name'] in RANKING_METRICS and classes and min(classes) < few:
+          # AUC on a slice with one positive is noise (Cash riders' tips are rarely
+          # recorded): said in the detail, not judged
+          value = entry['slice'][spec['feature']]
+          skipped.append(f'{spec["feature"]}={value}: {m["name"]} not compared '
+                         f'({classes[0]} positive{"s" if classes[0] != 1 else ""}, '
+                         f'{classes[1]} negative{"s" if classes[1] != 1 else ""}; fewer '
+                         f'than min_class_examples {few})')
           continue
         if b - c > spec['max_regression']:
           value = entry['slice'][spec['feature']]
@@ -182,4 +207,6 @@ def _metric_checks(summary, champion, policy, check):
               if not worst else
               f'{len(worst)} {spec["feature"]} slice metrics regress beyond '
               f'{spec["max_regression"]}; worst: ' + '; '.join(w[1] for w in worst[:3]))
+    if skipped:
+      detail += '; ' + '; '.join(skipped[:3])
     check(f'slices:{spec["feature"]}', not worst, detail, hard=False)

@@ -71,6 +71,32 @@ def test_small_slices_are_ignored():
   assert evaluate(s, champion_for(s), POLICY).promote
 
 
+def test_auc_is_not_judged_on_a_slice_with_too_few_of_one_class():
+  # the demo's case: 1955 Cash trips, one recorded tip: AUC 0.35 against 0.48 is noise
+  s = beating_champion()
+  cand = next(e for e in s['metrics']['candidate']['slices']
+              if e['slice'] == {'payment_type': 'Cash'})
+  base = next(e for e in s['metrics']['baseline']['slices']
+              if e['slice'] == {'payment_type': 'Cash'})
+  count = cand['metrics']['example_count']
+  for entry, auc in ((cand, 0.35), (base, 0.48)):
+    entry['metrics'].update(auc=auc, mean_label=1 / count)
+  d = evaluate(s, champion_for(s), POLICY)
+  assert d.promote, d.reasons
+  detail = next(c.detail for c in d.checks if c.name == 'slices:payment_type')
+  assert (f'payment_type=Cash: auc not compared (1 positive, {int(count) - 1} negatives; '
+          f'fewer than min_class_examples 10)') in detail
+  # with enough of both classes the same drop rejects
+  for entry in (cand, base):
+    entry['metrics']['mean_label'] = 0.3
+  assert failed(evaluate(s, champion_for(s), POLICY)) == {'slices:payment_type'}
+  # and accuracy is still judged on the small class
+  for entry in (cand, base):
+    entry['metrics']['mean_label'] = 1 / count
+  cand['metrics']['binary_accuracy'] -= 0.2
+  assert failed(evaluate(s, champion_for(s), POLICY)) == {'slices:payment_type'}
+
+
 @pytest.mark.parametrize('mutate, hard_check', [
     (lambda s: s['smoke_test'].update(passed=False, message='NaN predictions'), 'smoke_test'),
     (lambda s: s['data_validation'].update(anomaly_count=1, anomalies=[{
