@@ -24,7 +24,7 @@ TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
         test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving clean deploy \
-        rollout replay demo
+        rollout replay demo test-demo
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -96,6 +96,10 @@ DEMO_TRAIN_STEPS ?= 300
 demo: envs  ## the whole loop: train, serve, shifted traffic, monitoring, retrain, canary; a timeline
 	$(PY) scripts/demo.py --local-dir $(DEMO_DIR) --train-steps $(DEMO_TRAIN_STEPS)
 
+# CI's run of the demo: fewer train steps, and it fails unless every stage of the loop happened
+test-demo: envs
+	$(PY) scripts/demo.py --local-dir $(CURDIR)/build/test-output/demo --train-steps 100 --check
+
 START ?= 2016-01-01
 DAYS ?= 30
 RATE ?= 50
@@ -149,7 +153,7 @@ test-orchestration-and-airflow: env-orchestration env-pipeline env-serving
 	  rc=$$?; wait $$e2e; rc2=$$?; echo "== tests/airflow_e2e"; cat $(E2E_LOG); \
 	  exit $$(( rc || rc2 ))
 
-test: envs lint test-orchestration-and-airflow test-pipeline test-serving  ## what CI runs: lint, then the test suites
+test: envs lint test-orchestration-and-airflow test-pipeline test-serving test-demo  ## what CI runs: lint, the test suites, the demo
 
 SIZES ?= 1000000,10000000
 TFDV_SIZES ?= 1000000

@@ -108,6 +108,13 @@ def last(pattern: str, text: str, default: str = '') -> str:
   return found[-1] if found else default
 
 
+def free_port() -> int:
+  import socket
+  with socket.socket() as sock:
+    sock.bind(('127.0.0.1', 0))
+    return sock.getsockname()[1]
+
+
 def notifications(local_dir: Path) -> list[dict]:
   path = local_dir / 'notifications.jsonl'
   return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -136,8 +143,13 @@ def main(argv=None) -> int:
   p.add_argument('--local-dir', default=str(REPO / '.local' / 'demo'))
   p.add_argument('--train-steps', type=int, default=300)
   p.add_argument('--rate', type=float, default=60.0, help='replayed requests per second')
+  p.add_argument('--check', action='store_true',
+                 help='exit 1 unless the loop closed: a retrain request sent and answered, '
+                      'a challenger rolled out or back, two runs on the dashboard (CI)')
   args = p.parse_args(argv)
   local_dir = Path(args.local_dir).resolve()
+  # its own model server on a free port: never a server someone runs on 8501
+  os.environ['CT_SERVE_PORT'] = str(free_port())
   shutil.rmtree(local_dir, ignore_errors=True)
   local_dir.mkdir(parents=True)
   timeline = Timeline()
@@ -213,11 +225,13 @@ def main(argv=None) -> int:
                 [str(REPO / 'scripts' / 'airflow-local'), 'dags', 'test', 'model_rollout',
                  '-c', json.dumps({'observation_minutes': 3, 'reason': 'make demo'})],
                 env=env(local_dir), stdout=out, stderr=subprocess.STDOUT)
-            subprocess.run([sys.executable, '-m', 'ct_platform.replay', '--start', '2016-01-01',
-                            '--days', '366', '--rate', str(args.rate), '--while-pid',
-                            str(rollout.pid)], env=env(local_dir, PYTHONPATH=REPO / 'plugins'),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-            rollout.wait()
+            sender = subprocess.Popen(
+                [sys.executable, '-m', 'ct_platform.replay', '--start', '2016-01-01', '--days',
+                 '366', '--rate', str(args.rate), '--while-pid', str(rollout.pid)],
+                env=env(local_dir, PYTHONPATH=REPO / 'plugins'), stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT)
+            rollout.wait()  # reaped here: the replayer sees it gone and stops
+            sender.wait(timeout=120)
           log = log_path.read_text(errors='replace')
           events = [n for n in notifications(local_dir) if n['event'].startswith('rollout_')]
           row['verdict'] = (events[-1]['message'] if events else 'no rollout outcome')[:160]
@@ -229,16 +243,36 @@ def main(argv=None) -> int:
       log = dags_test('model_monitoring', local_dir, {'window_end': window_end,
                                                         'window_hours': 1},
                       log_name='monitoring-2')
-      row['verdict'] = checks(log) + (
-          '; ' + last(r'no retrain request sent: (.*)', log)[:80] if 'no retrain request sent'
-          in log else '')
+      why = last(r'no retrain request sent: (\w+)', log)
+      row['verdict'] = checks(log) + (f'; request suppressed ({why})' if why else '')
       row['report'] = last(r'monitoring dashboard: (\S+)', log)
   finally:
     server.stop(s)
     timeline.print()
     print(f'\nthe dashboard: {local_dir}/bucket/monitoring/dashboard.html')
     print(f'logs: {local_dir}/demo-*.log; notifications: {local_dir}/notifications.jsonl')
-  return 0 if all(not r['verdict'].startswith('FAILED') for r in timeline.rows) else 1
+  failed = [r['step'] for r in timeline.rows if r['verdict'].startswith('FAILED')]
+  if args.check and not failed:
+    failed = closed_loop_problems(local_dir, request, nominated)
+  for problem in failed:
+    print(f'demo: {problem}', file=sys.stderr)
+  return 1 if failed else 0
+
+
+def closed_loop_problems(local_dir: Path, request: str, nominated: str) -> list[str]:
+  """What --check requires of the story: each stage happened."""
+  problems = []
+  if not request:
+    problems.append('monitoring sent no retrain request on the shifted traffic')
+  if not nominated:
+    problems.append('the requested retraining nominated no challenger')
+  outcomes = {n['event'] for n in notifications(local_dir)}
+  if not outcomes & {'rollout_completed', 'rollout_rolled_back'}:
+    problems.append('the rollout neither rolled out nor rolled back')
+  history = local_dir / 'bucket' / 'monitoring' / 'history.json'
+  if not history.exists() or len(json.loads(history.read_text())) < 2:
+    problems.append('the dashboard holds fewer than two monitoring runs')
+  return problems
 
 
 if __name__ == '__main__':
