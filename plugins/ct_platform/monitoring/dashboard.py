@@ -119,12 +119,12 @@ def dashboard_html(history: list[dict], traffic: list[dict], latency: list[dict]
   by_model = {}
   for t in traffic:
     name = t.get('deployed_model_id') or 'refused'
-    by_model.setdefault(name, []).append((f'{t["day"]}T12:00:00+00:00', t['requests']))
+    by_model.setdefault(name, []).append((f'{t["day"]}T00:00:00+00:00', t['requests']))
   p99 = {}
   for t in latency:
     if t.get('day') and t.get('p99_ms') is not None:
       p99.setdefault(f'p99 {t["deployed_model_id"]}', []).append(
-          (f'{t["day"]}T12:00:00+00:00', t['p99_ms']))
+          (f'{t["day"]}T00:00:00+00:00', t['p99_ms']))
   span = (history[0]['at'], history[-1]['at']) if history else None
   out = [f'<!doctype html><html><head><meta charset="utf-8"><title>Monitoring dashboard'
          f'</title><style>{STYLE}</style></head><body><h1>Monitoring dashboard</h1>',
