@@ -112,7 +112,17 @@ class PipelineRunTrigger(BaseTrigger):
     path, apache/airflow#73454). A user's action has changed the task's state by then
     (failed, success, cleared); a redistribution has not: the task is still deferred,
     and another triggerer is waiting for the same run, so nothing is cancelled.
+
+    The work is shielded: while on_kill runs, the triggerer cancels the trigger's task
+    again on its next sync, which would interrupt a slow state read (a loaded machine) and
+    leave the pipeline running after the user marked the task failed. The shielded part
+    finishes on the triggerer's loop either way.
     """
+    self._kill_work = asyncio.ensure_future(self._kill())  # a reference keeps it alive
+    await asyncio.shield(self._kill_work)
+
+  async def _kill(self):
+    log.info('on_kill for %s: reading the task state', self.run_id)
     state = await self._task_state()
     if state == 'deferred':
       log.warning('on_kill for %s while its task is still deferred: the trigger moved to '

@@ -106,6 +106,34 @@ def test_on_kill_cancels_only_when_the_task_left_deferred(runner, monkeypatch, t
     runner.cancel(s.run_id)
 
 
+def test_on_kill_finishes_when_the_triggerer_cancels_it_again(runner, monkeypatch):
+  # the triggerer re-cancels a trigger's task on each sync while on_kill still runs; a
+  # slow state read (a loaded machine) must not leave the pipeline running
+  from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+  def slow_state(**kwargs):
+    time.sleep(1.5)
+    return {'manual__1': {'run_pipeline': 'failed'}}
+
+  monkeypatch.setattr(RuntimeTaskInstance, 'get_task_states', staticmethod(slow_state))
+  monkeypatch.setenv('FAKE_PIPELINE_MODE', 'hang')
+  s = spec(runner, 'ct-kill-again-a1-0')
+  runner.submit(s)
+  wait_for(runner, s.run_id, {'RUNNING'})
+  trigger = _trigger(runner, s.run_id)
+  trigger.task_instance = _TaskInstance()
+
+  async def killed_twice():
+    kill = asyncio.ensure_future(trigger.on_kill())
+    await asyncio.sleep(0.3)
+    kill.cancel()  # the triggerer's second cancel
+    with pytest.raises(asyncio.CancelledError):
+      await kill
+    await asyncio.wait_for(trigger._kill_work, 30)  # the loop keeps running it
+  asyncio.run(killed_twice())
+  assert wait_for(runner, s.run_id, {'CANCELLED'}).state == 'CANCELLED'
+
+
 def test_trigger_deadline_cancels_the_run(runner, monkeypatch):
   monkeypatch.setenv('FAKE_PIPELINE_MODE', 'hang')
   s = spec(runner)
