@@ -51,6 +51,30 @@ def load_policy(path=POLICY_PATH) -> dict:
   return policy
 
 
+def number_fields(cls, data, where: str, skip=()) -> dict:
+  """A policy section's numbers for dataclass `cls` ({field: value}, only those given):
+  ContractError names an unknown field, a value that is not a non-negative number, or a
+  fraction for a whole-number field. Fields in `skip` (sub-sections) are the caller's."""
+  import dataclasses
+
+  if not isinstance(data, dict):
+    raise ContractError(f'{where}: {data!r} is not a mapping')
+  known = {f.name: f for f in dataclasses.fields(cls)}
+  out = {}
+  for key, value in data.items():
+    if key not in known:
+      raise ContractError(f'{where}.{key}: unknown; expected one of {sorted(known)}')
+    if key in skip:
+      continue
+    default = known[key].default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+      raise ContractError(f'{where}.{key}: {value!r} is not a non-negative number')
+    if isinstance(default, int) and value != int(value):
+      raise ContractError(f'{where}.{key}: {value!r} is not a whole number')
+    out[key] = int(value) if isinstance(default, int) else float(value)
+  return out
+
+
 def run_summary_schema() -> dict:
   return json.loads(RUN_SUMMARY_SCHEMA_PATH.read_text())
 

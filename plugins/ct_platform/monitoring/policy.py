@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ct_platform.contracts import POLICY_PATH, ContractError, load_policy
+from ct_platform.contracts import POLICY_PATH, ContractError, load_policy, number_fields
 
 CHECKS = ('skew', 'prediction_drift', 'decay', 'data_quality')
 
@@ -47,32 +47,13 @@ _SECTIONS = {'prediction_drift': PredictionDriftPolicy, 'decay': DecayPolicy,
              'data_quality': DataQualityPolicy}
 
 
-def _numbers(cls, data, where: str) -> dict:
-  if not isinstance(data, dict):
-    raise ContractError(f'{where}: {data!r} is not a mapping')
-  known = {f.name: f for f in dataclasses.fields(cls)}
-  out = {}
-  for key, value in data.items():
-    if key not in known:
-      raise ContractError(f'{where}.{key}: unknown; expected one of {sorted(known)}')
-    if key in _SECTIONS or key == 'retrain_on':
-      continue
-    default = known[key].default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-      raise ContractError(f'{where}.{key}: {value!r} is not a non-negative number')
-    if isinstance(default, int) and value != int(value):
-      raise ContractError(f'{where}.{key}: {value!r} is not a whole number')
-    out[key] = int(value) if isinstance(default, int) else float(value)
-  return out
-
-
 def monitoring_policy(policy: dict | None = None, path=POLICY_PATH) -> MonitoringPolicy:
   """The `monitoring:` section, with the defaults above where it is silent."""
   section = (policy if policy is not None else load_policy(path)).get('monitoring') or {}
   where = f'{path}: monitoring'
-  values = _numbers(MonitoringPolicy, section, where)
+  values = number_fields(MonitoringPolicy, section, where, skip=(*_SECTIONS, 'retrain_on'))
   for name, cls in _SECTIONS.items():
-    values[name] = cls(**_numbers(cls, section.get(name) or {}, f'{where}.{name}'))
+    values[name] = cls(**number_fields(cls, section.get(name) or {}, f'{where}.{name}'))
   retrain_on = section.get('retrain_on', list(MonitoringPolicy.retrain_on))
   if not isinstance(retrain_on, list) or any(c not in CHECKS for c in retrain_on):
     raise ContractError(f'{where}.retrain_on: {retrain_on!r} must be a list of some of '

@@ -20,6 +20,7 @@ import json
 from ct_platform import storage
 from ct_platform.config import Settings
 
+DASHBOARD_DAYS = 30  # how far back the dashboard (and history.json) goes
 EXAMPLE_KEY = 'unique_key'  # the example key callers send (the server's example_key_field)
 
 
@@ -112,7 +113,8 @@ def evaluate(plan: dict, read: dict, settings: Settings) -> dict:
                                       'crossed_not_retrained_on': []})
   else:
     config = load_drift_config()
-    champion = registry_for(settings).get_alias('champion') or {}
+    # the version the window was read for (the alias may have moved since)
+    champion = registry_for(settings).get_version(int(read['champion']['version']))
     training = (champion.get('drift_baseline') or {}).get('profile')
     offline_scores = (read['champion'].get('eval_scores') or {}).get('histogram')
     found = [
@@ -290,6 +292,10 @@ def update_dashboard(result: dict, request: dict | None, settings: Settings) -> 
   history.append(dashboard.summary_row(record, request if (request or {}).get(
       'request_id') else None))
   history.sort(key=lambda r: r['at'])
+  # an hourly schedule adds 24 rows a day: the page shows, and each run re-reads the log
+  # for, the last DASHBOARD_DAYS only
+  start = dt.datetime.fromisoformat(history[-1]['at']) - dt.timedelta(days=DASHBOARD_DAYS)
+  history = [r for r in history if dt.datetime.fromisoformat(r['at']) >= start]
   storage.write_text(history_uri, json.dumps(history, indent=1), settings,
                      content_type='application/json')
   traffic, latency = [], []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ct_platform.contracts import POLICY_PATH, ContractError, load_policy
+from ct_platform.contracts import POLICY_PATH, ContractError, load_policy, number_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,29 +35,16 @@ class ServingPolicy:
   canary: CanaryPolicy = CanaryPolicy()
 
 
-def _fields(cls, data: dict, where: str) -> dict:
-  known = {f.name: f for f in dataclasses.fields(cls)}
-  out = {}
-  for key, value in (data or {}).items():
-    if key not in known:
-      raise ContractError(f'{where}.{key}: unknown; expected one of {sorted(known)}')
-    if key == 'canary':
-      continue
-    default = known[key].default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-      raise ContractError(f'{where}.{key}: {value!r} is not a non-negative number')
-    out[key] = type(default)(value) if isinstance(default, int) else float(value)
-  return out
-
-
 def serving_policy(policy: dict | None = None, path=POLICY_PATH) -> ServingPolicy:
   """The `serving:` section, with the defaults above where it is silent; raises
   ContractError naming an unknown or malformed field."""
   section = (policy if policy is not None else load_policy(path)).get('serving') or {}
-  canary = CanaryPolicy(**_fields(CanaryPolicy, section.get('canary') or {}, 'serving.canary'))
+  canary = CanaryPolicy(**number_fields(CanaryPolicy, section.get('canary') or {},
+                                        'serving.canary'))
   if not 1 <= canary.percent <= 99:
     raise ContractError(f'serving.canary.percent: {canary.percent} is not within 1..99')
-  return ServingPolicy(canary=canary, **_fields(ServingPolicy, section, 'serving'))
+  return ServingPolicy(canary=canary,
+                       **number_fields(ServingPolicy, section, 'serving', skip=('canary',)))
 
 
 def check(name: str, value, threshold, passed: bool, detail: str) -> dict:

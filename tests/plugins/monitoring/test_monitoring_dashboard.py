@@ -53,3 +53,25 @@ def test_champion_changes_and_sent_requests_are_marked_on_the_time_axis():
 def test_an_empty_history_still_draws_a_page():
   page = dashboard.dashboard_html([], [], [], 'now')
   assert '0 monitoring runs' in page and 'no data yet' in page
+
+
+def test_the_dashboard_keeps_the_last_days_only(tmp_path):
+  # an hourly schedule adds 24 rows a day: each run re-reads the log for the shown span only
+  import json
+
+  from ct_platform.config import load_settings
+  from ct_platform.monitoring import steps
+
+  settings = load_settings({'local_dir': str(tmp_path)}, use_variable=False)
+  root = tmp_path / 'bucket' / 'monitoring'
+  root.mkdir(parents=True)
+  old = dashboard.summary_row(record('2026-10-01T00:00:00+00:00', 1, 0.1, 0.9), None)
+  recent = dashboard.summary_row(record('2026-11-20T00:00:00+00:00', 1, 0.1, 0.9), None)
+  (root / 'history.json').write_text(json.dumps([old, recent]))
+  now = record('2026-12-01T00:00:00+00:00', 1, 0.2, 0.9)
+  now['window'].update(since='2026-11-30T00:00:00+00:00', window_hours=24)
+  (root / 'now.json').write_text(json.dumps(now))
+  steps.update_dashboard({'json': str(root / 'now.json')}, None, settings)
+  kept = json.loads((root / 'history.json').read_text())
+  assert [r['at'] for r in kept] == ['2026-11-20T00:00:00+00:00', '2026-12-01T00:00:00+00:00']
+  assert '2 monitoring runs' in (root / 'dashboard.html').read_text()
