@@ -23,6 +23,7 @@ from ct_platform.notify import PipelineFailedNotifier, TaskFailedNotifier
 from ct_platform.operators.approval import PromotionApprovalOperator
 from ct_platform.operators.extract_span import ExtractSpanOperator
 from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
+from ct_platform.operators.register_model import RegisterModelOperator
 
 DOC = """
 ### Continuous training of the Chicago taxi "big tipper" model
@@ -191,43 +192,6 @@ with DAG(
       defaults=['Reject'],
       retries=0)
 
-  def _register(ti, outlet_events, asset, alias: str, event: str, says: str):
-    from ct_platform import tasks
-    from ct_platform.notify import notify
-    # Both are downstream of the approval too, and a branch does not skip a task that
-    # also follows a chosen one: after an approval, only the one choose_path chose runs.
-    chosen = ti.xcom_pull(task_ids='choose_path', key='chosen')
-    chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
-    if ti.task_id not in chosen:
-      from airflow.sdk.exceptions import AirflowSkipException
-      raise AirflowSkipException(f'choose_path chose {chosen}, not {ti.task_id}')
-    settings = _settings()
-    plan = ti.xcom_pull(task_ids='plan_run')
-    promoted = tasks.promote(
-        ti.xcom_pull(task_ids='promotion_gate'), ti.xcom_pull(task_ids='run_pipeline'),
-        ti.xcom_pull(task_ids='extract_span'), plan, settings,
-        ti.xcom_pull(task_ids='evaluate_drift'),
-        gated_champion=ti.xcom_pull(task_ids='find_champion'), alias=alias,
-        approval=ti.xcom_pull(task_ids='request_approval'))
-    outlet_events[asset].extra = promoted
-    notify(event, f'{says} version {promoted["version"]} ({promoted["model_uri"]}); '
-           f'{plan["trigger"]["reason"]}', settings, trigger=plan['trigger'], **promoted)
-    return promoted
-
-  # Their inputs come from XCom, not arguments: an argument makes its producer an upstream,
-  # and with the producers upstream `none_failed_min_one_success` ran promote after an
-  # empty window or a no-drift verdict. Upstream are only the branch and the approval.
-  @task(trigger_rule='none_failed_min_one_success', outlets=[CHAMPION], retries=0)
-  def promote(ti=None, outlet_events=None):
-    return _register(ti, outlet_events, CHAMPION, 'champion', 'champion_promoted',
-                     'champion is now')
-
-  @task(trigger_rule='none_failed_min_one_success', outlets=[CHALLENGER], retries=0)
-  def nominate_challenger(ti=None, outlet_events=None):
-    """rollout: canary: the challenger alias moves; model_rollout decides the rest."""
-    return _register(ti, outlet_events, CHALLENGER, 'challenger', 'challenger_nominated',
-                     'challenger (canary next) is')
-
   @task(trigger_rule='none_failed_min_one_success', retries=0)
   def end():
     """Where a run that does not promote ends (rejected, or a dry run); skipped with the
@@ -269,7 +233,17 @@ with DAG(
   retrain_needed(drift, plan) >> run_pipeline
   decision = promotion_gate(run_pipeline.output, champion, plan)
   path = choose_path(decision, plan, champion)
-  promoted, nominated = promote(), nominate_challenger()
+  # Their inputs come from XCom, not arguments: an argument makes its producer an upstream,
+  # and with the producers upstream `none_failed_min_one_success` ran promote after an
+  # empty window or a no-drift verdict. Upstream are only the branch and the approval.
+  promoted = RegisterModelOperator(
+      task_id='promote', alias='champion', asset=CHAMPION, event='champion_promoted',
+      says='champion is now', trigger_rule='none_failed_min_one_success', retries=0)
+  # rollout: canary: the challenger alias moves; model_rollout decides the rest
+  nominated = RegisterModelOperator(
+      task_id='nominate_challenger', alias='challenger', asset=CHALLENGER,
+      event='challenger_nominated', says='challenger (canary next) is',
+      trigger_rule='none_failed_min_one_success', retries=0)
   path >> [request_approval, promoted, nominated, end()]
   request_approval >> [promoted, nominated]
   [promoted, nominated, decision] >> prune_old_spans() >> summarize()

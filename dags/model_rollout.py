@@ -12,6 +12,7 @@ from airflow.sdk import DAG, Param, task
 from ct_platform.assets import CHALLENGER, CHAMPION
 from ct_platform.notify import TaskFailedNotifier
 from ct_platform.operators.canary import WaitForCanaryOperator
+from ct_platform.operators.serving import DeployCanaryOperator, FullRolloutOperator
 
 DOC = """
 ### Roll a challenger out: validate, load-test, canary, then roll out or roll back
@@ -111,14 +112,6 @@ with DAG(
     return steps.after_checks(validation, load)
 
   @task
-  def deploy_canary(plan):
-    from ct_platform.rollout import steps
-    deployment = steps.deploy_canary(plan, _settings())
-    print(f'canary: {deployment["split"]} on {deployment["endpoint"]}'
-          + (f' ({deployment["server"]["url"]})' if deployment['server'] else ''))
-    return deployment
-
-  @task
   def compare_canary(plan, deployment, waited):
     from ct_platform.rollout import steps
     verdict = steps.compare_canary(plan, deployment, _settings())
@@ -130,19 +123,6 @@ with DAG(
   def after_canary(verdict):
     from ct_platform.rollout import steps
     return steps.after_canary(verdict)
-
-  @task(outlets=[CHAMPION])
-  def full_rollout(plan, verdict, outlet_events=None):
-    from ct_platform.notify import notify
-    from ct_platform.rollout import steps
-    settings = _settings()
-    done = steps.full_rollout(plan, verdict, settings)
-    outlet_events[CHAMPION].extra = done
-    notify('rollout_completed', f'rollout: version {done["version"]} is champion and takes '
-           f'100% of the traffic', settings, **done)
-    notify('champion_promoted', f'champion is now version {done["version"]} (canary passed)',
-           settings, **done)
-    return done
 
   def _roll_back(ti, stage, verdict_task):
     from ct_platform.notify import notify
@@ -194,14 +174,16 @@ with DAG(
   load = load_test(plan, validation)
   branch = after_checks()
   [validation, load] >> branch
-  deployment = deploy_canary(plan)
+  deployment = DeployCanaryOperator(task_id='deploy_canary', plan=plan).output
   rejected = reject_challenger()
   branch >> [deployment, rejected]
   waited = WaitForCanaryOperator(task_id='wait_for_canary', deployment=deployment,
                                  poll_interval=2.0)
   verdict = compare_canary(plan, deployment, waited.output)
   outcome = after_canary(verdict)
-  done, back = full_rollout(plan, verdict), roll_back()
+  done = FullRolloutOperator(task_id='full_rollout', plan=plan, verdict=verdict,
+                             asset=CHAMPION)
+  back = roll_back()
   outcome >> [done, back]
   restore = restore_champion_traffic()
   [deployment, waited, verdict, outcome] >> restore

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from dag_runs import REPO, task_states
+from fakes import lineage
 
 ALIAS = ('registry', 'chicago-taxi-tipper', 'aliases', 'champion.json')
 
@@ -45,6 +46,7 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
   # the champion's training data is recorded with it: the next run's drift baseline
   profile = meta['drift_baseline']['profile']
   assert profile['rows'] == meta['span']['rows'] and profile['window']['end'] == '2016-01-01'
+  assert_lineage_chain(local_dir, meta, version_dir)
 
   before = {p: p.read_bytes() for p in (local_dir / 'registry').rglob('*') if p.is_file()}
   # the same window again: no drift, so only force_retrain makes this run train
@@ -65,6 +67,38 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
   assert request['spec']['baseline_model_uri'] == str(version_dir / 'model')
   summary_text = (local_dir / 'last_run_summary.txt').read_text()
   assert 'decision   REJECT' in summary_text and 'champion   unchanged: version 1' in summary_text
+
+
+def assert_lineage_chain(local_dir, meta, version_dir):
+  """OpenLineage (file transport): source table's window -> span -> pipeline run ->
+  candidate -> registry version, each link one task's output and the next one's input."""
+  (extract,) = lineage.completed(local_dir, 'continuous_training', 'extract_span')
+  source = lineage.one(extract['inputs'])
+  assert source['namespace'].startswith('duckdb://') and source['name'].endswith('taxi_trips')
+  window = extract['run']['facets']['ctTrainingWindow']
+  assert (window['end'][:10], window['days'], window['rows']) == (
+      '2016-01-01', 90, meta['span']['rows'])
+  span = lineage.one(extract['outputs'])
+  assert (span['namespace'], span['name']) == ('file', meta['span']['uri'])
+  assert span['outputFacets']['outputStatistics']['rowCount'] == meta['span']['rows']
+  assert 'training_window' not in extract['job']['facets']['sql']['query']  # the text itself
+  assert 'FROM `bigquery-public-data' in extract['job']['facets']['sql']['query']
+
+  (pipeline,) = lineage.completed(local_dir, 'continuous_training', 'run_pipeline')
+  assert lineage.names(pipeline['inputs']) == [('file', meta['span']['uri'])]
+  run = pipeline['run']['facets']['ctPipelineRun']
+  assert run['runId'] == meta['run_id'] and run['runner'] == 'local'
+  assert run['pipelineVersion'] == meta['pipeline']['version'] and run['blessed'] is True
+  candidate = lineage.one(pipeline['outputs'])
+  assert candidate['name'] == meta['source_model_uri']
+
+  (promote,) = lineage.completed(local_dir, 'continuous_training', 'promote')
+  assert lineage.names(promote['inputs']) == [('file', candidate['name'])]
+  registered = lineage.one(promote['outputs'])
+  assert registered['name'] == str(version_dir / 'model')
+  facet = registered['facets']['ctModelVersion']
+  assert (facet['version'], facet['alias'], facet['pipelineRunId']) == (
+      1, 'champion', meta['run_id'])
 
 
 def test_locally_a_second_model_becomes_challenger_not_champion_by_default(

@@ -54,6 +54,7 @@ class RunTfxPipelineOperator(BaseOperator):
     self.plan = plan
     self.hparams = hparams
     self.settings_overrides = settings_overrides or {}
+    self._result = None  # the finished run and its settings (its lineage: see ExtractSpan)
 
   def _settings(self):
     from ct_platform.config import load_settings
@@ -192,4 +193,16 @@ class RunTfxPipelineOperator(BaseOperator):
     context['task_state_store'].set(STATE_KEY, dict(record, finished=True))
     self.log.info('pipeline run %s: %s, blessed=%s', record['run_id'], summary['status'],
                   summary['blessing']['blessed'])
-    return {'run_id': record['run_id'], 'summary_uri': str(path), 'summary': summary}
+    self._result = {'run_id': record['run_id'], 'summary_uri': str(path), 'summary': summary,
+                    'runner': record.get('runner', settings.runner), 'settings': settings}
+    return {k: self._result[k] for k in ('run_id', 'summary_uri', 'summary')}
+
+  def get_openlineage_facets_on_complete(self, task_instance):
+    """OpenLineage: the span (and the champion as baseline) -> the pipeline run ->
+    the candidate model (ct_platform.lineage)."""
+    from ct_platform import lineage
+
+    if not self._result:
+      return lineage.nothing()
+    return lineage.pipeline_run(self._result, self.span, self.champion or None,
+                                self._result['runner'], self._result['settings'])
