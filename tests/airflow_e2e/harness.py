@@ -82,7 +82,13 @@ class AirflowCluster:
         AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
         AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
         CT_PIPELINE_VERSION='e2e-test',
+        # OpenLineage, as scripts/airflow-local sets it: every task's events in one file
+        AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({
+            'type': 'file', 'append': True,
+            'log_file_path': str(self.local_dir / 'lineage' / 'events.jsonl')}),
+        AIRFLOW__OPENLINEAGE__NAMESPACE='ct-e2e',
     )
+    (self.local_dir / 'lineage').mkdir(exist_ok=True)
     self.env.update({k: str(v) for k, v in (extra_env or {}).items()})
     for key in [k for k in self.env if k.startswith('AIRFLOW__DATABASE')]:
       self.env.pop(key)  # never a developer's own metadata DB

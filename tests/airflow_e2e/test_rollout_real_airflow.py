@@ -13,7 +13,7 @@ import time
 
 import pytest
 from conftest import fake_pipeline_command, notifications
-from fakes import serving_models
+from fakes import lineage, serving_models
 from fakes.http import free_port
 from test_real_airflow import assert_no_task_failed, champion, logical, settings
 
@@ -100,3 +100,27 @@ def test_a_canary_promotion_starts_model_rollout_which_rolls_the_challenger_out(
   meta = json.loads((cluster.local_dir / 'registry' / MODEL / 'versions' / str(first + 1) /
                      'rollouts.json').read_text())
   assert meta[-1]['outcome'] == 'rolled_out' and meta[-1]['run_id'] == rollout_id
+
+  # OpenLineage across both DAGs, for this version: its training run's span -> pipeline
+  # run -> candidate -> registry version (challenger) -> the endpoint at 10%, then 100%
+  def of_run(dag, task, run_id):
+    (event,) = [e for e in lineage.completed(cluster.local_dir, dag, task)
+                if e['run']['facets']['airflow']['dagRun']['run_id'] == run_id]
+    return event
+
+  trained = run['dag_run_id']
+  span = lineage.one(of_run(DAG, 'extract_span', trained)['outputs'])
+  pipeline = of_run(DAG, 'run_pipeline', trained)
+  assert (span['namespace'], span['name']) in lineage.names(pipeline['inputs'])
+  assert pipeline['run']['facets']['ctPipelineRun']['pipelineVersion'] == 'e2e-test'
+  candidate = lineage.one(pipeline['outputs'])
+  nominated = of_run(DAG, 'nominate_challenger', trained)
+  assert lineage.names(nominated['inputs']) == [(candidate['namespace'], candidate['name'])]
+  version = lineage.one(nominated['outputs'])
+  assert version['facets']['ctModelVersion']['version'] == first + 1
+  assert version['facets']['ctModelVersion']['alias'] == 'challenger'
+  for task, share in (('deploy_canary', 10), ('full_rollout', 100)):
+    deployed = of_run(ROLLOUT, task, rollout_id)
+    assert lineage.names(deployed['inputs']) == [(version['namespace'], version['name'])]
+    facet = lineage.one(deployed['outputs'])['facets']['ctServingDeployment']
+    assert facet['trafficSplit'][f'v{first + 1}'] == share, facet

@@ -14,7 +14,7 @@ import time
 
 import pytest
 from dag_runs import task_states
-from fakes import serving_models
+from fakes import lineage, serving_models
 from fakes.http import free_port
 
 MODEL = 'chicago-taxi-tipper'
@@ -130,6 +130,21 @@ def test_a_good_challenger_goes_to_100_percent_and_becomes_champion(
   saved = json.loads(open(os.path.join(os.path.dirname(report), 'rollout.json')).read())
   assert saved['compare_canary']['passed'] and saved['load_test']['passed']
   assert saved['compare_canary']['challenger']['requests'] >= 60
+
+  # OpenLineage: registry version 2 -> the endpoint, at 50% (canary) and then at 100%
+  port = serving['CT_SERVE_PORT']
+  version = str(local_dir / 'registry' / MODEL / 'versions' / '2' / 'model')
+  for task, split, alias in (('deploy_canary', {'v1': 50, 'v2': 50}, 'challenger'),
+                             ('full_rollout', {'v1': 0, 'v2': 100}, 'champion')):
+    (event,) = lineage.completed(local_dir, 'model_rollout', task)
+    model = lineage.one(event['inputs'])
+    assert (model['name'], model['facets']['ctModelVersion']['version']) == (version, 2)
+    assert model['facets']['ctModelVersion']['alias'] == alias
+    served = lineage.one(event['outputs'])
+    assert (served['namespace'], served['name']) == (f'http://127.0.0.1:{port}',
+                                                     f'/v1/models/{MODEL}')
+    facet = served['facets']['ctServingDeployment']
+    assert (facet['deployedModelId'], facet['trafficSplit']) == ('v2', split), facet
 
 
 def test_a_challenger_slower_than_the_policy_is_stopped_at_the_load_test(

@@ -6,7 +6,11 @@ request. A job finishes when `mode` says DONE (tests flip it), fails when FAILED
 EXPORT DATA job, once done, writes its CSV part into the GCS emulator at the job's uri
 (`export_rows` data rows), as BigQuery would, and reports exportDataStatistics. Query
 jobs answer `query_rows` (list of value lists) with `query_schema`; dry runs answer
-`dry_run_schema`.
+`dry_run_schema`. With `engine` set (a callable returning a DuckDB connection that holds
+the tables under their BigQuery names), a query job is run for real instead: its text
+transpiled by sqlglot as the local warehouse does, its named parameters bound, and the
+result sent back in BigQuery's REST encoding (INTEGER / TIMESTAMP as strings, arrays as
+REPEATED fields), which the real client decodes.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class FakeBigQuery(RecordingJsonServer):
     # what a dry run of `SELECT * FROM <table>` answers: the source table's columns
     self.table_schema = [{'name': n, 'type': t} for n, t in TAXI_TRIPS_SCHEMA]
     self.fail_gets = 0           # the next N jobs.get answer 400 (a task dying mid-poll)
+    self.engine = None           # () -> DuckDB connection: run query jobs for real
+    self._results = {}
     self._exported = set()
     self.cancelled = set()
     self.failed = set()
@@ -101,6 +107,28 @@ class FakeBigQuery(RecordingJsonServer):
       resource['statistics']['query'] = stats
     return resource
 
+  def _execute(self, jid):
+    """(schema fields, REST rows) of a query job, run once on the engine."""
+    if jid in self._results:
+      return self._results[jid]
+    from ct_platform import sql
+
+    query = self.jobs[jid]['configuration']['query']
+    params = {p['name']: _parameter(p) for p in query.get('queryParameters', [])}
+    con = self.engine()
+    try:
+      text = sql.to_duckdb(query['query'])
+      cursor = con.execute(text, {k: v for k, v in params.items() if f'${k}' in text})
+      kinds = [(d[0], *_bigquery_type(d[1])) for d in cursor.description]
+      rows = cursor.fetchall()
+    finally:
+      con.close()
+    schema = [{'name': n, 'type': t, 'mode': m} for n, t, m in kinds]
+    encoded = [{'f': [{'v': [{'v': _encode(x, t)} for x in (v or [])] if m == 'REPEATED'
+                       else _encode(v, t)} for v, (_, t, m) in zip(row, kinds)]} for row in rows]
+    self._results[jid] = (schema, encoded)
+    return self._results[jid]
+
   def route(self, method, path, query, body):
     m = re.fullmatch(r'/bigquery/v2/projects/([^/]+)/jobs', path)
     if m and method == 'POST':
@@ -136,10 +164,67 @@ class FakeBigQuery(RecordingJsonServer):
         time.sleep(0.3)  # the real server long-polls
       result = {'kind': 'bigquery#getQueryResultsResponse',
                 'jobReference': self.jobs[jid]['jobReference'], 'jobComplete': done}
-      if done:
+      if done and self.engine is not None and jid not in self.failed:
+        try:
+          schema, rows = self._execute(jid)
+        except Exception as e:  # noqa: BLE001  (BigQuery answers a bad query with a 400)
+          return 400, {'error': {'code': 400, 'message': f'Query error: {e}',
+                                 'status': 'INVALID_ARGUMENT',
+                                 'errors': [{'reason': 'invalidQuery', 'message': str(e)}]}}
+        result.update({'schema': {'fields': schema}, 'totalRows': str(len(rows)),
+                       'rows': rows})
+      elif done:
         rows = [] if 'EXPORT DATA' in self.jobs[jid]['configuration']['query']['query'] \
             else self.query_rows
         result.update({'schema': {'fields': self.query_schema}, 'totalRows': str(len(rows)),
                        'rows': [{'f': [{'v': v} for v in r]} for r in rows]})
       return 200, result
     return 404, {'error': {'code': 404, 'message': f'no route {path}', 'status': 'NOT_FOUND'}}
+
+
+# DuckDB result types -> BigQuery's (REST names)
+_TYPES = {'BIGINT': 'INTEGER', 'INTEGER': 'INTEGER', 'HUGEINT': 'INTEGER', 'SMALLINT': 'INTEGER',
+          'DOUBLE': 'FLOAT', 'FLOAT': 'FLOAT', 'VARCHAR': 'STRING', 'BOOLEAN': 'BOOLEAN',
+          'DATE': 'DATE', 'TIMESTAMP': 'TIMESTAMP', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP'}
+
+
+def _bigquery_type(duckdb_type: str) -> tuple[str, str]:
+  """(type, mode) of a DuckDB result column."""
+  name = str(duckdb_type).upper()
+  mode = 'NULLABLE'
+  if name.endswith('[]'):
+    name, mode = name[:-2], 'REPEATED'
+  if name.startswith('DECIMAL'):
+    return 'NUMERIC', mode
+  return _TYPES.get(name, 'STRING'), mode
+
+
+def _encode(value, kind: str):
+  """One cell as BigQuery's REST API sends it (scalars as strings)."""
+  import datetime as dt
+
+  if value is None:
+    return None
+  if kind == 'TIMESTAMP':  # microseconds since the epoch (formatOptions.useInt64Timestamp)
+    if value.tzinfo is None:
+      value = value.replace(tzinfo=dt.timezone.utc)
+    return str(int(round(value.timestamp() * 1_000_000)))
+  if kind == 'BOOLEAN':
+    return 'true' if value else 'false'
+  if kind == 'DATE':
+    return value.isoformat()
+  return str(value)
+
+
+def _parameter(p: dict):
+  import datetime as dt
+
+  kind, value = p['parameterType']['type'], p['parameterValue'].get('value')
+  if value is None:
+    return None
+  if kind == 'TIMESTAMP':
+    t = dt.datetime.fromisoformat(value)
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).astimezone(
+        dt.timezone.utc).replace(tzinfo=None)  # naive UTC, as the local log reads times
+  return {'INT64': int, 'FLOAT64': float, 'BOOL': lambda v: v == 'true'}.get(
+      kind, str)(value)

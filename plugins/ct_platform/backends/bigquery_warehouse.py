@@ -47,6 +47,28 @@ def _recording_insert_job_operator():
   return RecordingInsertJobOperator
 
 
+def query_parameter(name: str, value):
+  """A named BigQuery query parameter, its type from the Python value."""
+  import datetime as dt
+
+  from google.cloud import bigquery
+
+  if isinstance(value, dt.datetime):
+    kind = 'TIMESTAMP'
+  elif isinstance(value, bool):
+    kind = 'BOOL'
+  elif isinstance(value, int):
+    kind = 'INT64'
+  elif isinstance(value, float):
+    kind = 'FLOAT64'
+  elif isinstance(value, str) or value is None:
+    kind = 'STRING'
+  else:
+    raise TypeError(f'query parameter {name}: {type(value).__name__} {value!r} has no '
+                    f'BigQuery type here (datetime, bool, int, float, str)')
+  return bigquery.ScalarQueryParameter(name, kind, value)
+
+
 class BigQueryWarehouse:
   def __init__(self, source_table: str, project: str, location: str = 'US',
                gcp_conn_id: str = 'google_cloud_default', impersonation_chain: str = ''):
@@ -195,6 +217,24 @@ class BigQueryWarehouse:
         query_parameters=params, dry_run=dry_run, use_legacy_sql=False),
         location=self.location)
     return job
+
+  def query(self, bigquery_sql: str, params: dict, timeout: float = PROFILE_TIMEOUT_SECONDS,
+            what: str = 'query') -> list[dict]:
+    """The rows (dicts) of a query with named parameters, typed from their Python values
+    (datetime: TIMESTAMP, bool, int, float, else STRING); bounded: a stuck job is cancelled
+    at `timeout`, not left to hold the worker until execution_timeout."""
+    from google.cloud import bigquery
+
+    client = self._hook().get_client(project_id=self.project, location=self.location)
+    job = client.query(bigquery_sql, job_config=bigquery.QueryJobConfig(
+        query_parameters=[query_parameter(k, v) for k, v in sorted(params.items())],
+        use_legacy_sql=False), location=self.location)
+    try:
+      return [dict(row.items()) for row in job.result(timeout=timeout)]
+    except concurrent.futures.TimeoutError as e:
+      job.cancel()
+      raise TimeoutError(f'the {what} (BigQuery job {job.job_id}) did not finish within '
+                         f'{timeout} s; it was cancelled') from e
 
   def source_columns(self) -> dict:
     """{column: type} of the source table, from a dry run of SELECT * (reads and bills

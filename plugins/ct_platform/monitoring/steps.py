@@ -79,8 +79,9 @@ def read_window(plan: dict, settings: Settings) -> dict:
   training = (champion.get('drift_baseline') or {}).get('profile')
   types = window.feature_types(training or {}, config)
   deployed_id = endpoint_for(settings).deployed_id(champion['version'])
+  log = window.prediction_log_for(settings)
   read = window.read_window(
-      window.prediction_log_for(settings), endpoint=settings.model_name,
+      log, endpoint=log.endpoint,
       deployed_id=deployed_id, types=types, key_field=EXAMPLE_KEY,
       since=dt.datetime.fromisoformat(plan['since']),
       until=dt.datetime.fromisoformat(plan['until']), config=config,
@@ -300,18 +301,18 @@ def update_dashboard(result: dict, request: dict | None, settings: Settings) -> 
                      content_type='application/json')
   traffic, latency = [], []
   if history:
-    span = {'endpoint': settings.model_name,
+    log = window.prediction_log_for(settings)
+    span = {'endpoint': log.endpoint,
             'since': dt.datetime.fromisoformat(history[0]['at']) - dt.timedelta(
                 hours=float(record['window']['window_hours'])),
             'until': dt.datetime.fromisoformat(history[-1]['at'])}
+    traffic = _jsonable(log.rows(window._text('prediction_log_traffic').replace(
+        '{table}', log.table), span))
     try:
-      log = window.prediction_log_for(settings)
-      traffic = _jsonable(log.rows(window._text('prediction_log_traffic').replace(
-          '{table}', log.table), span))
       latency = _jsonable(log.rows(window._text('prediction_log_latency').replace(
           '{table}', log.table), span))
-    except NotImplementedError as e:
-      print(f'dashboard: no traffic chart: {e}')
+    except Exception as e:  # noqa: BLE001  (Vertex AI's logging table has no latency_ms)
+      print(f'dashboard: no latency chart: {str(e)[:300]}')
   uri = storage.join(root(settings), 'dashboard.html')
   storage.write_text(uri, dashboard.dashboard_html(
       history, traffic, latency, _iso(dt.datetime.now(dt.timezone.utc))), settings,

@@ -74,6 +74,7 @@ class LocalPredictionLog:
   folder: object
   warehouse: object          # DuckDBWarehouse: its connection attaches the source table
   table: str = 'prediction_log'
+  endpoint: str = ''         # the endpoint column's value: the local endpoint's name
 
   @property
   def source_table(self) -> str:
@@ -85,14 +86,46 @@ class LocalPredictionLog:
     return log._query(self.folder, bigquery_sql, params, connect=connect)
 
 
+@dataclasses.dataclass
+class BigQueryPredictionLog:
+  """A Vertex AI Endpoint's request-response logging table in BigQuery: the same SQL, run
+  as query jobs in the warehouse's project (the label join reads the source table there)."""
+  table: str                 # project.dataset.table
+  warehouse: object          # BigQueryWarehouse: its hook, project and location
+  endpoint: str = ''         # the Endpoint's id (the table logs .../endpoints/<id>)
+
+  @property
+  def source_table(self) -> str:
+    return self.warehouse.source_table
+
+  def rows(self, bigquery_sql: str, params: dict) -> list[dict]:
+    return self.warehouse.query(bigquery_sql, params, what='prediction log query')
+
+
+def bigquery_table(uri: str) -> str:
+  """project.dataset.table of a `bq://project.dataset.table` (or bare) table name."""
+  table = uri[len('bq://'):] if uri.startswith('bq://') else uri
+  if not sql.TABLE_ID.match(table):
+    raise ValueError(f'prediction_log_table: {uri!r} is not a BigQuery table '
+                     f'(bq://project.dataset.table)')
+  return table
+
+
 def prediction_log_for(settings):
-  from ct_platform.backends import warehouse_for
-  if settings.endpoint != 'local' or settings.warehouse != 'duckdb':
-    raise NotImplementedError(
-        'model_monitoring reads the local prediction log only so far; on GCP its queries '
-        'are the same BigQuery SQL over the endpoint\'s logging table (setting '
-        'prediction_log_table), which no reader runs yet')
-  return LocalPredictionLog(settings.prediction_log_dir, warehouse_for(settings))
+  """Where the endpoint logs: the local server's Parquet parts, or the Vertex AI
+  Endpoint's logging table in BigQuery (the endpoint and warehouse settings must agree)."""
+  from ct_platform.backends import endpoint_for, warehouse_for
+  pair = (settings.endpoint, settings.warehouse)
+  if pair == ('local', 'duckdb'):
+    return LocalPredictionLog(settings.prediction_log_dir, warehouse_for(settings),
+                              endpoint=settings.model_name)
+  if pair == ('vertex', 'bigquery'):
+    endpoint = endpoint_for(settings)
+    return BigQueryPredictionLog(bigquery_table(endpoint.log_table), warehouse_for(settings),
+                                 endpoint=endpoint.endpoint_id)
+  raise ValueError(f'endpoint {settings.endpoint!r} with warehouse {settings.warehouse!r}: '
+                   f'the prediction log is read where the endpoint writes it: endpoint local '
+                   f'with warehouse duckdb, or endpoint vertex with warehouse bigquery')
 
 
 def _histogram(rows) -> list:

@@ -7,7 +7,7 @@ SELECT
   APPROX_QUANTILES(latency_ms, 100)[OFFSET(50)] AS p50_ms,
   APPROX_QUANTILES(latency_ms, 100)[OFFSET(99)] AS p99_ms
 FROM `{table}`
-WHERE endpoint = @endpoint
+WHERE (endpoint = @endpoint OR ENDS_WITH(endpoint, CONCAT('/endpoints/', @endpoint)))
   AND logging_time >= @since
   AND logging_time < @until
   AND deployed_model_id IS NOT NULL

@@ -8,7 +8,7 @@ SELECT
   SUM(ARRAY_LENGTH(request_payload)) AS instances,
   COUNTIF(ARRAY_LENGTH(response_payload) > 0) AS answered
 FROM `{table}`
-WHERE endpoint = @endpoint
+WHERE (endpoint = @endpoint OR ENDS_WITH(endpoint, CONCAT('/endpoints/', @endpoint)))
   AND logging_time >= @since
   AND logging_time < @until
 GROUP BY 1, 2

@@ -14,7 +14,7 @@ SELECT
             AS FLOAT64) AS score,
   {feature_columns}
 FROM `{table}` AS log, UNNEST(log.request_payload) AS instance WITH OFFSET AS position
-WHERE log.endpoint = @endpoint
+WHERE (log.endpoint = @endpoint OR ENDS_WITH(log.endpoint, CONCAT('/endpoints/', @endpoint)))
   AND log.deployed_model_id = @deployed_model_id
   AND log.logging_time >= @since
   AND log.logging_time < @until

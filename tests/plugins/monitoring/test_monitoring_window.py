@@ -77,3 +77,103 @@ def test_a_bad_window_end_is_named(served):
   _, settings, _, _ = served
   with pytest.raises(ValueError, match=r"window_end: '1 Dec' is not an ISO date-time"):
     plan(settings, window_end='1 Dec')
+
+
+VERTEX_LOG = 'ct-test-project.ct_monitoring.prediction_log'
+
+
+@pytest.fixture
+def vertex_log(served, tmp_path, monkeypatch):
+  """The same requests as Vertex AI's request-response logging table would hold them (the
+  Endpoint's resource name, numeric deployed model ids, none of the local-only columns),
+  served by the BigQuery fake, which runs the queries on DuckDB with the warehouse's trips
+  under their BigQuery name; the real client (through the provider's hook) above it."""
+  import duckdb
+  from fakes.bigquery import FakeBigQuery
+
+  local, settings, _, _ = served
+  table = tmp_path / 'vertex-log.duckdb'
+  con = duckdb.connect(str(table))
+  con.execute('CREATE SCHEMA ct_monitoring')
+  parts = sorted(str(p) for p in settings.prediction_log_dir.glob('*.parquet'))
+  con.execute(
+      "CREATE TABLE ct_monitoring.prediction_log AS SELECT "
+      "'projects/123456789/locations/us-central1/endpoints/' || endpoint AS endpoint, "
+      "replace(deployed_model_id, 'v', '') AS deployed_model_id, "
+      "CAST(logging_time AS TIMESTAMP) AS logging_time, CAST(request_id AS DECIMAL(38, 0)) "
+      "AS request_id, request_payload, response_payload "
+      "FROM read_parquet(?, union_by_name = true) WHERE status_code < 400", [parts])
+  con.close()
+
+  def engine():
+    db = settings.warehouse_file
+    c = duckdb.connect()
+    c.execute("SET TimeZone = 'UTC'")
+    c.execute(f"ATTACH '{db}' AS \"bigquery-public-data\" (READ_ONLY)")
+    c.execute(f"ATTACH '{table}' AS \"ct-test-project\" (READ_ONLY)")
+    return c
+
+  fake = FakeBigQuery()
+  fake.engine = engine
+  monkeypatch.setenv('BIGQUERY_EMULATOR_HOST', fake.endpoint)
+  monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', json.dumps(
+      {'conn_type': 'google_cloud_platform',
+       'extra': {'is_anonymous': True, 'project': 'ct-test-project'}}))
+  yield fake
+  fake.close()
+
+
+def test_vertex_ais_logging_table_in_bigquery_gives_what_the_local_log_gives(served, vertex_log):
+  from ct_platform.config import load_settings
+  from ct_platform.drift import load_drift_config
+  from ct_platform.monitoring import steps, window
+
+  local, settings, _, _ = served
+  gcp = load_settings({'profile': 'gcp', 'endpoint': 'vertex', 'project': 'ct-test-project',
+                       'bucket': 'gs://b',
+                       'prediction_log_table': f'bq://{VERTEX_LOG}'}, use_variable=False)
+  log = window.prediction_log_for(gcp)
+  assert isinstance(log, window.BigQueryPredictionLog)
+  assert (log.table, log.endpoint) == (VERTEX_LOG, 'chicago-taxi-tipper')
+  p = plan(settings)
+  champion = json.loads((local / 'registry' / 'chicago-taxi-tipper' / 'versions' / '1' /
+                         'metadata.json').read_text())
+  config = load_drift_config()
+  types = window.feature_types(champion['drift_baseline']['profile'], config)
+  bounds = {k: dt.datetime.fromisoformat(p[k]) for k in ('since', 'until', 'previous_since')}
+
+  def read(log, deployed_id):
+    return steps._jsonable(window.read_window(
+        log, endpoint=log.endpoint, deployed_id=deployed_id, types=types,
+        key_field=steps.EXAMPLE_KEY, since=bounds['since'], until=bounds['until'],
+        config=config, previous_since=bounds['previous_since']))
+
+  on_bigquery = read(log, '1')
+  here = read(window.prediction_log_for(settings), 'v1')
+  assert len(vertex_log.inserts()) >= 6  # each aggregate was a query job on "BigQuery"
+  assert on_bigquery['instances'] == here['instances'] == 600
+  assert on_bigquery['keyed'] == here['keyed'] == 600
+  assert on_bigquery['scores'] == here['scores']
+  assert on_bigquery['previous_scores'] == here['previous_scores']
+  assert sorted(map(str, on_bigquery['labelled'])) == sorted(map(str, here['labelled']))
+  assert on_bigquery['profile'] == here['profile']
+  # traffic per deployed model: Vertex AI logs no refused request
+  assert {t['deployed_model_id']: t['requests'] for t in on_bigquery['traffic']} == {
+      '1': 600, '2': 5}
+  # no latency column in Vertex AI's table: said, not a failure
+  assert 'latency_ms' in on_bigquery['latency'][0]['error']
+
+
+def test_the_prediction_log_must_be_read_where_the_endpoint_writes_it(served):
+  from ct_platform.config import load_settings
+  from ct_platform.monitoring import window
+
+  mixed = load_settings({'endpoint': 'vertex', 'project': 'ct-test-project'},
+                        use_variable=False)
+  with pytest.raises(ValueError, match="endpoint 'vertex' with warehouse 'duckdb'"):
+    window.prediction_log_for(mixed)
+  bad = load_settings({'profile': 'gcp', 'endpoint': 'vertex', 'project': 'ct-test-project',
+                       'bucket': 'gs://b',
+                       'prediction_log_table': 'bq://not a table'}, use_variable=False)
+  with pytest.raises(ValueError, match=r"prediction_log_table: 'bq://not a table' is not"):
+    window.prediction_log_for(bad)
