@@ -94,3 +94,83 @@ def test_vertex_configuration_reaches_the_gate_with_the_servers_summary_and_prom
     assert second[2]['pipelineJobId'][0] != run_id
   finally:
     vertex.close()
+
+
+@pytest.fixture
+def vertex_endpoint(tmp_path, monkeypatch):
+  """The fake with versions 1 and 2 of the model registered; each deploy's operation is
+  done at its third poll; the settings a DAG run needs to reach it."""
+  from ct_platform.backends.vertex_registry import VertexModelRegistry
+
+  vertex = FakeVertex()
+  vertex.deploy_polls = 3
+  connection = json.dumps({'conn_type': 'google_cloud_platform',
+                           'extra': {'is_anonymous': True, 'project': 'p1'}})
+  monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', connection)
+  registry = VertexModelRegistry('p1', 'us-central1', 'chicago-taxi-tipper',
+                                 api_endpoint=vertex.endpoint, serving_image='img:1')
+  for i in (1, 2):
+    (tmp_path / f'c{i}' / 'Format-Serving').mkdir(parents=True)
+    registry.register(str(tmp_path / f'c{i}'), {'run_id': f'r{i}', 'smoke_test': {
+        'passed': True, 'message': 'ok'}})
+  env = {'CT_ENDPOINT': 'vertex', 'CT_PROJECT': 'p1', 'CT_REGION': 'us-central1',
+         'CT_VERTEX_API_ENDPOINT': vertex.endpoint, 'CT_POLL_INTERVAL_SECONDS': '0.5',
+         'AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT': connection}
+  yield vertex, env
+  vertex.close()
+
+
+def _deploys(vertex):
+  return [c[3]['deployedModel']['id'] for c in vertex.calls('POST', r':deployModel$')]
+
+
+def _split(vertex):
+  (endpoint,) = vertex.endpoints.values()
+  return endpoint['trafficSplit']
+
+
+def test_a_canary_on_vertex_defers_on_each_deploy_and_ends_at_its_split(
+    fixture_airflow_env, local_dir, vertex_endpoint):
+  vertex, env = vertex_endpoint
+  rc, log = fixture_airflow_env.run('ct_canary_deploy', local_dir, **env)
+  assert rc == 0, log[-5000:]
+  states = task_states(fixture_airflow_env, local_dir, 'ct_canary_deploy', log)
+  assert states == {'deploy_canary': 'success'}
+  # a first rollout: the champion first, then the challenger; each waited for by the
+  # trigger, not by the worker
+  assert _deploys(vertex) == ['1', '2']
+  assert log.count('waiting (deferred) for deploy of') == 2
+  assert 'waiting for deploy of champion version 1: operation' in log  # the trigger's line
+  assert _split(vertex) == {'1': 90, '2': 10}
+  # the endpoint was created with request-response logging to BigQuery
+  (create,) = vertex.calls('POST', r'/endpoints$')
+  assert create[3]['predictRequestResponseLoggingConfig']['enabled']
+
+
+def test_a_retry_after_a_crash_waits_for_the_deploy_it_started(
+    fixture_airflow_env, local_dir, vertex_endpoint):
+  vertex, env = vertex_endpoint
+  rc, log = fixture_airflow_env.run('ct_canary_deploy_crash', local_dir, **env)
+  assert rc == 0, log[-5000:]
+  assert 'simulated worker crash right after starting deploy of champion version 1' in log
+  assert 'reconnecting to deploy of champion version 1' in log
+  assert _deploys(vertex) == ['1', '2']  # never a second deploy of the champion
+  assert _split(vertex) == {'1': 90, '2': 10}
+
+
+def test_a_deploy_that_fails_fails_the_try_with_vertex_ais_message_and_a_retry_redeploys(
+    fixture_airflow_env, local_dir, vertex_endpoint):
+  from ct_platform.backends.vertex_endpoint import VertexEndpoint
+
+  vertex, env = vertex_endpoint
+  VertexEndpoint('p1', 'us-central1', 'chicago-taxi-tipper',
+                 api_endpoint=vertex.endpoint).deploy(1, 'gs://models/1', 100)
+  vertex.fail_deploy = 'Model server never became ready: the container exited'
+  rc, log = fixture_airflow_env.run('ct_canary_deploy', local_dir, **env)
+  assert rc == 0, log[-5000:]
+  # try 1 failed with Vertex AI's own words (the split stayed: a failed deploy applies none)
+  assert 'deploy of challenger version 2 failed: Model server never became ready' in log
+  assert 'EndpointError' in log
+  # try 2 (the DAG's retries: 1) found no recorded operation and deployed again
+  assert _deploys(vertex) == ['1', '2', '2']
+  assert _split(vertex) == {'1': 90, '2': 10}

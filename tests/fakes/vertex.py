@@ -8,7 +8,8 @@ as the pipeline's last step would). Models: upload (a long-running operation pol
 at /ui/...), get by version or alias, mergeVersionAliases, listVersions. Endpoints:
 create, get, deployModel / undeployModel (long-running operations that finish after
 `deploy_polls` polls; `fail_deploy` makes the next deploy's operation fail, `deploy_503`
-answers the next N deployModel calls 503), PATCH of the traffic split.
+answers the next N deployModel calls 503, `operation_503` the next N operation GETs),
+PATCH of the traffic split.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FakeVertex(RecordingJsonServer):
     self.endpoints = {}      # endpoint name -> endpoint json
     self.fail_deploy = ''    # the next deploy's operation fails with this message
     self.deploy_503 = 0      # the next N deployModel calls answer 503
+    self.operation_503 = 0   # the next N operation GETs answer 503
     self.deploy_polls = 1    # polls before a deploy / undeploy operation is done
     self._pending = {}       # operation name -> [polls left, what to do when done]
     self.ops = {}
@@ -145,6 +147,9 @@ class FakeVertex(RecordingJsonServer):
     m = re.fullmatch(r'/(?:v1|ui)/(projects/.+/operations/[^/:]+)', path)
     if method == 'GET' and m:
       name = m.group(1)
+      if self.operation_503:
+        self.operation_503 -= 1
+        return _error(503, 'UNAVAILABLE', 'the service is busy')
       pending = self._pending.get(name)
       if pending:
         pending[0] -= 1

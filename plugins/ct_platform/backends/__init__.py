@@ -63,3 +63,11 @@ def registry_for(settings: Settings):
 
 def endpoint_for(settings: Settings):
   return backend_class('endpoint', settings.endpoint).from_settings(settings)
+
+
+def endpoint_from_config(config: dict):
+  """Rebuilds an endpoint from Endpoint.config() (what a Trigger serializes)."""
+  kind = config.get('kind')
+  if kind not in BACKENDS['endpoint']:
+    raise ValueError(f'endpoint config kind {kind!r} is unknown')
+  return backend_class('endpoint', kind)(**config['kwargs'])

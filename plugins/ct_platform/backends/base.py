@@ -141,6 +141,20 @@ class Endpoint(Protocol):
     :raises EndpointError: a percent outside 0-100, or a first model below 100
     """
 
+  def begin_deploy(self, version, artifact_uri: str, traffic_percent: int):
+    """Starts what deploy does; returns the name of the long-running operation to wait for
+    (None: done already: a local endpoint, or a deployed version whose share moved).
+
+    :raises EndpointError: as deploy, before anything is started
+    """
+
+  def operation_status(self, name: str):
+    """:returns: (done, error message or None) of an operation begin_deploy returned"""
+
+  def config(self) -> dict:
+    """{'kind', 'kwargs'}: what a trigger serializes to rebuild this endpoint
+    (backends.endpoint_from_config)."""
+
   def set_traffic(self, split: dict):
     """:param split: deployed id -> whole percent, summing to 100 (others get 0)
     :raises EndpointError: the split names no deployed model or does not sum to 100;

@@ -39,6 +39,10 @@ class LocalEndpoint:
   def from_settings(cls, settings):
     return cls(settings.endpoint_file, settings.model_name)
 
+  def config(self) -> dict:
+    """What a trigger serializes to rebuild this endpoint (backends.endpoint_from_config)."""
+    return {'kind': 'local', 'kwargs': {'path': str(self.path), 'name': self.name}}
+
   def deployed_id(self, version) -> str:
     return deployed_id(version)
 
@@ -68,6 +72,15 @@ class LocalEndpoint:
     models.append(contract.DeployedModel(deployed_id(version), str(int(version)),
                                          str(artifact_uri)))
     return self._write(models, split)
+
+  def begin_deploy(self, version, artifact_uri: str, traffic_percent: int) -> None:
+    """A local deploy is one file write: done at once, nothing to wait for."""
+    self.deploy(version, artifact_uri, traffic_percent)
+    return None
+
+  def operation_status(self, name: str) -> tuple[bool, str | None]:
+    raise contract.EndpointError(f'operation {name!r}: the local endpoint starts no '
+                                 f'long-running operations')
 
   def set_traffic(self, split: dict) -> contract.EndpointState:
     """The whole split at once (ids of deployed models, summing to 100)."""

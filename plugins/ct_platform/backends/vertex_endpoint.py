@@ -7,13 +7,18 @@ be set only at creation), so the prediction log of every deployed model lands in
 table the monitoring and canary SQL read. A deployed model's id is its registry version
 (Vertex AI allows digits only), so a split reads {"7": 90, "8": 10}.
 
-Deploy and undeploy are long-running operations: they are polled to completion here (with
-the registry's retries on 429/5xx); a deploy that fails raises EndpointError with Vertex
-AI's own message and leaves the split as it was (Vertex AI applies a split only with a
-successful deploy).
+Deploy and undeploy are long-running operations. `begin_deploy` only starts a deploy and
+returns its operation's name: the rollout waits for it deferrably (EndpointOperationTrigger
+polls `operation_status` on the triggerer; a first deploy provisions machines, often 10-20
+minutes, and must not hold a worker slot). `deploy` and `undeploy` poll to completion here
+(with the registry's retries on 429/5xx), for callers that hold no worker slot long. A
+deploy that fails raises EndpointError with Vertex AI's own message and leaves the split as
+it was (Vertex AI applies a split only with a successful deploy).
 """
 
 from __future__ import annotations
+
+import time
 
 from ct_platform.backends.local_endpoint import rescale
 from ct_platform.backends.vertex import TIMEOUT, _client, _transient_retry, log
@@ -39,6 +44,16 @@ class VertexEndpoint:
     self.min_replicas, self.max_replicas = min_replicas, max_replicas
     self.log_table = log_table or f'bq://{project}.ct_monitoring.prediction_log'
     self.log_sampling_rate = log_sampling_rate
+
+  def config(self) -> dict:
+    """What a trigger serializes to rebuild this endpoint (backends.endpoint_from_config)."""
+    return {'kind': 'vertex', 'kwargs': {
+        'project': self.project, 'region': self.region, 'model_name': self.model_name,
+        'api_endpoint': self.api_endpoint, 'gcp_conn_id': self.gcp_conn_id,
+        'impersonation_chain': self.impersonation_chain, 'endpoint_id': self.endpoint_id,
+        'machine_type': self.machine_type, 'min_replicas': self.min_replicas,
+        'max_replicas': self.max_replicas, 'log_table': self.log_table,
+        'log_sampling_rate': self.log_sampling_rate}}
 
   @classmethod
   def from_settings(cls, settings):
@@ -115,7 +130,32 @@ class VertexEndpoint:
 
   def deploy(self, version, artifact_uri: str, traffic_percent: int) -> contract.EndpointState:
     """Deploys version `version` of the registry's Model beside the others at
-    traffic_percent (the others keep their proportions in the rest)."""
+    traffic_percent (the others keep their proportions in the rest), and waits."""
+    operation = self.begin_deploy(version, artifact_uri, traffic_percent)
+    if operation is not None:
+      self.wait_operation(operation, f'deploy of version {version}')
+    return self.state()
+
+  def wait_operation(self, name: str, what: str, timeout: float = DEPLOY_TIMEOUT) -> None:
+    """Polls an operation begin_deploy started until it is done (1 s, growing to 15 s)."""
+    deadline = time.monotonic() + timeout
+    pause = 1.0
+    while True:
+      done, error = self.operation_status(name)
+      if done and error:
+        raise contract.EndpointError(f'{what} on {self.resource} failed: {error}')
+      if done:
+        return
+      if time.monotonic() + pause > deadline:
+        raise contract.EndpointError(f'{what} on {self.resource}: operation {name} not done '
+                                     f'after {timeout:.0f} s')
+      time.sleep(pause)
+      pause = min(15.0, pause * 1.5)
+
+  def begin_deploy(self, version, artifact_uri: str, traffic_percent: int) -> str | None:
+    """Starts deploying version `version` at traffic_percent; returns the long-running
+    operation's name to wait for (None: it was deployed already and only its share moved).
+    """
     from google.cloud import aiplatform_v1
 
     if not 0 <= int(traffic_percent) <= 100:
@@ -128,8 +168,9 @@ class VertexEndpoint:
       raise contract.EndpointError(f'traffic_percent: {traffic_percent} for the first model '
                                    f'on {self.resource}; the first deployed model takes 100')
     if any(m.id == mid for m in endpoint.deployed_models):  # deployed: only its share moves
-      return self.set_traffic({**rescale(others, 100 - int(traffic_percent)),
-                               mid: int(traffic_percent)})
+      self.set_traffic({**rescale(others, 100 - int(traffic_percent)),
+                        mid: int(traffic_percent)})
+      return None
     split = {**rescale(others, 100 - int(traffic_percent)), '0': int(traffic_percent)}
     deployed = aiplatform_v1.DeployedModel(
         id=mid, model=f'projects/{self.project}/locations/{self.region}/models/'
@@ -143,8 +184,17 @@ class VertexEndpoint:
     operation = client.deploy_model(endpoint=self.resource, deployed_model=deployed,
                                     traffic_split=split, retry=_transient_retry(),
                                     timeout=TIMEOUT)
-    self._wait(operation, f'deploy of version {version}')
-    return self.state()
+    return operation.operation.name
+
+  def operation_status(self, name: str) -> tuple[bool, str | None]:
+    """(done, Vertex AI's error message or None) of a long-running operation."""
+    operation = self._client().get_operation({'name': name}, retry=_transient_retry(),
+                                             timeout=TIMEOUT)
+    if not operation.done:
+      return False, None
+    if operation.HasField('error') and operation.error.code:
+      return True, f'{operation.error.message} (code {operation.error.code}, {name})'
+    return True, None
 
   def set_traffic(self, split: dict) -> contract.EndpointState:
     from google.cloud import aiplatform_v1

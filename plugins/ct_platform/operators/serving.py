@@ -7,7 +7,12 @@ ct_platform.rollout.steps.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from airflow.sdk import BaseOperator
+
+OPERATION_KEY = 'ct_endpoint_operation'  # the deploy an earlier try started (a retry waits)
+DEPLOY_TIMEOUT_SECONDS = 3600  # a first Vertex AI deploy provisions machines
 
 
 class _ServingChangeOperator(BaseOperator):
@@ -37,20 +42,75 @@ class _ServingChangeOperator(BaseOperator):
 
 
 class DeployCanaryOperator(_ServingChangeOperator):
-  """The challenger beside the champion at the plan's canary percent."""
+  """The challenger beside the champion at the plan's canary percent.
+
+  On Vertex AI a deploy is a long-running operation (machines are provisioned): the task
+  defers to EndpointOperationTrigger for each one it starts (the champion's on a first
+  rollout, then the challenger's) and frees its worker slot meanwhile. The operation is
+  recorded in the task's task_state_store before deferring, so a retry waits for it
+  instead of starting a second deploy. Locally a deploy is a file write: no deferral.
+  """
   template_fields = ('plan',)
   ui_color = '#e6f4ea'
   stage = 'canary'
   alias = 'challenger'
 
   def execute(self, context):
+    from ct_platform.backends import endpoint_for
+
+    settings = self._load_settings()
+    endpoint = endpoint_for(settings)
+    store = context['task_state_store']
+    recorded = store.get(OPERATION_KEY)
+    if recorded:  # an earlier try started this deploy: wait for it, never start another
+      done, error = endpoint.operation_status(recorded['operation'])
+      if not done:
+        self.log.info('reconnecting to %s (operation %s)', recorded['what'],
+                      recorded['operation'])
+        return self._defer(endpoint, recorded, settings)
+      store.delete(OPERATION_KEY)
+      if error:
+        self.log.warning('%s of an earlier try failed: %s', recorded['what'], error)
+    return self._advance(context, endpoint, settings)
+
+  def _advance(self, context, endpoint, settings):
     from ct_platform.rollout import steps
 
-    deployment = steps.deploy_canary(self.plan, self._load_settings())
+    started = steps.next_canary_deploy(self.plan, endpoint)
+    if started is not None:
+      record = {'operation': started[0], 'what': started[1],
+                'deadline': (dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+                    seconds=DEPLOY_TIMEOUT_SECONDS)).isoformat()}
+      context['task_state_store'].set(OPERATION_KEY, record)
+      return self._defer(endpoint, record, settings)
+    deployment = steps.finish_canary(self.plan, settings)
     self.log.info('canary: %s on %s%s', deployment['split'], deployment['endpoint'],
                   f' ({deployment["server"]["url"]})' if deployment['server'] else '')
     self._split = deployment['split']
     return deployment
+
+  def _defer(self, endpoint, record, settings):
+    from ct_platform.triggers.endpoint_operation import EndpointOperationTrigger
+
+    self.log.info('waiting (deferred) for %s: operation %s', record['what'],
+                  record['operation'])
+    self.defer(trigger=EndpointOperationTrigger(
+        endpoint_config=endpoint.config(), operation=record['operation'],
+        what=record['what'], deadline=record['deadline'],
+        poll_interval=settings.poll_interval_seconds), method_name='execute_complete')
+
+  def execute_complete(self, context, event=None):
+    from ct_platform.backends import endpoint_for
+    from ct_platform.contracts.endpoint import EndpointError
+
+    context['task_state_store'].delete(OPERATION_KEY)
+    if (event or {}).get('status') != 'DONE':
+      # the champion still serves 100%: Vertex AI applies a split only with a deploy
+      raise EndpointError(f'{(event or {}).get("message", "no event")} '
+                          f'({(event or {}).get("status")})')
+    self.log.info('%s', event['message'])
+    settings = self._load_settings()
+    return self._advance(context, endpoint_for(settings), settings)
 
 
 class FullRolloutOperator(_ServingChangeOperator):

@@ -122,30 +122,54 @@ def after_checks(validation: dict, load: dict) -> str:
   return 'deploy_canary' if validation['passed'] and load['passed'] else 'reject_challenger'
 
 
-def deploy_canary(plan: dict, settings: Settings) -> dict:
-  """The champion at 100 - percent, the challenger at percent, in the endpoint the server
-  reads; starts the local server if it is down and waits until it applies the split."""
+def next_canary_deploy(plan: dict, endpoint) -> tuple[str, str] | None:
+  """Starts the next deploy the canary needs, if one is still needed: the champion (at
+  100%, when it is not on the endpoint: a first rollout), then the challenger (at the
+  canary percent, against the champion alone). Returns (operation name, what) to wait
+  for, or None when both are deployed (then finish_canary). Called again after each wait
+  (DeployCanaryOperator defers on each operation): it reads the endpoint's state, so a
+  retried task resumes where the last one stopped."""
+  champion, challenger = plan['champion'], plan['challenger']
+  champion_id = endpoint.deployed_id(champion['version'])
+  state = endpoint.state()
+  if state is None or champion_id not in state.traffic_split:
+    operation = endpoint.begin_deploy(champion['version'], champion['model_uri'], 100)
+    if operation:
+      return operation, f'deploy of champion version {champion["version"]}'
+    state = endpoint.state()
+  if endpoint.deployed_id(challenger['version']) in state.traffic_split:
+    return None
+  # whatever served before, the canary is against the champion alone
+  if state.traffic_split.get(champion_id) != 100:
+    endpoint.set_traffic({champion_id: 100})
+  operation = endpoint.begin_deploy(challenger['version'], challenger['model_uri'],
+                                    plan['canary_percent'])
+  return (operation, f'deploy of challenger version {challenger["version"]}') \
+      if operation else None
+
+
+def finish_canary(plan: dict, settings: Settings) -> dict:
+  """Both deployed: the split set exactly (champion 100 - percent, challenger percent,
+  any other deployed version 0); the local server applies it before the window starts."""
   from ct_platform.backends import endpoint_for
   from ct_platform.rollout import server
 
   endpoint = endpoint_for(settings)
   champion, challenger = plan['champion'], plan['challenger']
   champion_id = endpoint.deployed_id(champion['version'])
+  challenger_id = endpoint.deployed_id(challenger['version'])
   state = endpoint.state()
-  if state is None or champion_id not in state.traffic_split:
-    endpoint.deploy(champion['version'], champion['model_uri'], 100)
-  else:  # whatever served before, the canary is against the champion alone
-    endpoint.set_traffic({champion_id: 100})
-  state = endpoint.deploy(challenger['version'], challenger['model_uri'],
-                          plan['canary_percent'])
+  want = {**{k: 0 for k in state.traffic_split}, champion_id: 100 - plan['canary_percent'],
+          challenger_id: plan['canary_percent']}
+  if state.traffic_split != want:
+    state = endpoint.set_traffic(want)
   running = None
   if settings.endpoint == 'local':  # the local server: started if down, then it applies it
     running = server.ensure_running(settings)
     server.wait_for_split(settings, state.traffic_split)
   since = _now()
   return {'endpoint': settings.model_name, 'log_dir': str(settings.prediction_log_dir),
-          'challenger_id': endpoint.deployed_id(challenger['version']),
-          'champion_id': champion_id,
+          'challenger_id': challenger_id, 'champion_id': champion_id,
           'percent': plan['canary_percent'], 'split': state.traffic_split,
           'since': since.isoformat(),
           'until': (since + dt.timedelta(minutes=plan['observation_minutes'])).isoformat(),
