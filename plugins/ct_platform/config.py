@@ -83,6 +83,9 @@ class Settings:
   vertex_endpoint_id: str = ''
   serving_machine_type: str = 'n1-standard-2'
   prediction_log_table: str = ''   # default: bq://<project>.ct_monitoring.prediction_log
+  # Cloud Monitoring (the canary's latency and errors on Vertex AI): '' = Google's; a
+  # loopback host:port in tests
+  cloud_monitoring_api_endpoint: str = ''
   # the local prediction service (serving/, its own env): the rollout starts it if down
   serving_python: str = ''         # default: <repo>/.venv-serving/bin/python
   serve_port: int = 8501           # TF Serving's REST port (make serve: SERVE_PORT)

@@ -72,9 +72,10 @@ def labelled_sql(served: str, source_table: str) -> str:
 class LocalPredictionLog:
   """The local log folder (Parquet parts), queried with the local warehouse attached."""
   folder: object
-  warehouse: object          # DuckDBWarehouse: its connection attaches the source table
+  warehouse: object = None   # DuckDBWarehouse: attaches the source table (the label join)
   table: str = 'prediction_log'
   endpoint: str = ''         # the endpoint column's value: the local endpoint's name
+  serving_columns = True     # status_code and latency_ms are logged too
 
   @property
   def source_table(self) -> str:
@@ -82,8 +83,13 @@ class LocalPredictionLog:
 
   def rows(self, bigquery_sql: str, params: dict) -> list[dict]:
     from ct_platform.rollout import log
-    connect = self.warehouse.connect if self.warehouse.path.exists() else None
+    connect = (self.warehouse.connect if self.warehouse is not None
+               and self.warehouse.path.exists() else None)
     return log._query(self.folder, bigquery_sql, params, connect=connect)
+
+  def config(self) -> dict:
+    """What a trigger serializes to read this log (log_from_config); no label join."""
+    return {'kind': 'local', 'folder': str(self.folder), 'endpoint': self.endpoint}
 
 
 @dataclasses.dataclass
@@ -98,8 +104,28 @@ class BigQueryPredictionLog:
   def source_table(self) -> str:
     return self.warehouse.source_table
 
+  serving_columns = False    # Vertex AI logs neither status nor latency (Cloud Monitoring)
+
   def rows(self, bigquery_sql: str, params: dict) -> list[dict]:
     return self.warehouse.query(bigquery_sql, params, what='prediction log query')
+
+  def config(self) -> dict:
+    w = self.warehouse
+    return {'kind': 'bigquery', 'table': self.table, 'endpoint': self.endpoint,
+            'warehouse': {'source_table': w.source_table, 'project': w.project,
+                          'location': w.location, 'gcp_conn_id': w.gcp_conn_id,
+                          'impersonation_chain': w.impersonation_chain}}
+
+
+def log_from_config(config: dict):
+  """A prediction log rebuilt from its config() (in a trigger)."""
+  if config.get('kind') == 'local':
+    return LocalPredictionLog(config['folder'], endpoint=config['endpoint'])
+  if config.get('kind') == 'bigquery':
+    from ct_platform.backends.bigquery_warehouse import BigQueryWarehouse
+    return BigQueryPredictionLog(config['table'], BigQueryWarehouse(**config['warehouse']),
+                                 endpoint=config['endpoint'])
+  raise ValueError(f'prediction log config kind {config.get("kind")!r} is unknown')
 
 
 def bigquery_table(uri: str) -> str:

@@ -29,7 +29,7 @@ class WaitForCanaryOperator(BaseOperator):
                   d['challenger_id'], d['percent'], d['since'], d['min_requests'], d['until'])
     self.defer(
         trigger=CanaryTrafficTrigger(
-            log_dir=d['log_dir'], endpoint=d['endpoint'], deployed_id=d['challenger_id'],
+            log_config=d['log'], deployed_id=d['challenger_id'],
             since=d['since'], until=d['until'], min_requests=d['min_requests'],
             poll_interval=self.poll_interval),
         method_name='execute_complete',

@@ -1,7 +1,8 @@
 """The prediction log as a table: one BigQuery-dialect query (sql/prediction_log_window.sql),
 run by DuckDB over the local log's Parquet part files (sqlglot transpiles it, as for the
-extract). The canary and its wait read it, and so does monitoring, whose label join also
-reaches the source table (`connect`: the local warehouse's connection, which attaches it).
+extract), or by BigQuery over a Vertex AI Endpoint's logging table (the log objects of
+monitoring.window). The canary and its wait read it, and so does monitoring, whose label
+join also reaches the source table (`connect`: the local warehouse's connection).
 """
 
 from __future__ import annotations
@@ -14,8 +15,22 @@ from ct_platform import sql
 LOCAL_TABLE = 'prediction_log'
 
 
-def window_sql() -> str:
-  return (sql.SQL_DIR / 'prediction_log_window.sql').read_text().replace('{table}', LOCAL_TABLE)
+# columns only the local server logs: Vertex AI's logging table has neither (on Google
+# Cloud, latency and errors come from Cloud Monitoring: backends/cloud_monitoring.py)
+SERVING_COLUMNS = ('status_code', 'latency_ms')
+
+
+def window_sql(table: str = LOCAL_TABLE, serving_columns: bool = True) -> str:
+  """prediction_log_window.sql over `table`; without the local-only columns for BigQuery."""
+  text = (sql.SQL_DIR / 'prediction_log_window.sql').read_text().replace('{table}', table)
+  if serving_columns:
+    return text
+  import sqlglot
+
+  tree = sqlglot.parse_one(text, read='bigquery')
+  tree.set('expressions', [e for e in tree.expressions if e.alias_or_name not in
+                           SERVING_COLUMNS])
+  return tree.sql(dialect='bigquery')
 
 
 def _parts(folder) -> list[str]:
@@ -48,14 +63,16 @@ def _query(folder, bigquery_sql: str, params: dict, connect=None) -> list[dict]:
     con.close()
 
 
-def read_window(folder, endpoint: str, since: dt.datetime,
-                until: dt.datetime | None = None) -> list[dict]:
-  """Rows (dicts) of the local log folder in [since, until); [] when nothing was logged."""
+def read_window(log, since: dt.datetime, until: dt.datetime | None = None) -> list[dict]:
+  """Rows (dicts) of a prediction log (monitoring.window's LocalPredictionLog or
+  BigQueryPredictionLog) for its endpoint in [since, until), oldest first."""
   until = until or dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-  rows = _query(folder, window_sql(), {'endpoint': endpoint, 'since': since, 'until': until})
+  rows = log.rows(window_sql(log.table, log.serving_columns),
+                  {'endpoint': log.endpoint, 'since': since, 'until': until})
   for row in rows:
-    if row.get('logging_time') is not None:
-      row['logging_time'] = row['logging_time'].replace(tzinfo=dt.timezone.utc)
+    t = row.get('logging_time')
+    if t is not None and t.tzinfo is None:
+      row['logging_time'] = t.replace(tzinfo=dt.timezone.utc)
   return rows
 
 
@@ -63,12 +80,13 @@ def _naive_utc(t: dt.datetime) -> dt.datetime:
   return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
 
 
-def count_requests(folder, endpoint: str, deployed_id: str, since: dt.datetime) -> int:
+def count_requests(log, deployed_id: str, since: dt.datetime) -> int:
   """How many requests deployed_id answered (or failed) since `since`: counted by the
   engine, so the trigger's every poll reads no payload."""
-  count_sql = (f'SELECT COUNT(*) AS n FROM ({sql.without_order(window_sql())}) AS w '
+  count_sql = (f'SELECT COUNT(*) AS n FROM '
+               f'({sql.without_order(window_sql(log.table, log.serving_columns))}) AS w '
                f'WHERE deployed_model_id = @deployed_id')
   until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-  rows = _query(folder, count_sql, {'endpoint': endpoint, 'since': since, 'until': until,
-                                    'deployed_id': deployed_id})
-  return rows[0]['n'] if rows else 0
+  rows = log.rows(count_sql, {'endpoint': log.endpoint, 'since': since, 'until': until,
+                              'deployed_id': deployed_id})
+  return int(rows[0]['n']) if rows else 0

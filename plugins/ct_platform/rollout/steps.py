@@ -168,7 +168,10 @@ def finish_canary(plan: dict, settings: Settings) -> dict:
     running = server.ensure_running(settings)
     server.wait_for_split(settings, state.traffic_split)
   since = _now()
-  return {'endpoint': settings.model_name, 'log_dir': str(settings.prediction_log_dir),
+  from ct_platform.monitoring.window import prediction_log_for
+
+  log = prediction_log_for(settings)
+  return {'endpoint': log.endpoint, 'log': log.config(),
           'challenger_id': challenger_id, 'champion_id': champion_id,
           'percent': plan['canary_percent'], 'split': state.traffic_split,
           'since': since.isoformat(),
@@ -177,13 +180,28 @@ def finish_canary(plan: dict, settings: Settings) -> dict:
 
 
 def compare_canary(plan: dict, deployment: dict, settings: Settings) -> dict:
+  """Challenger against champion on the traffic since the canary started, from the
+  prediction log; on Vertex AI (whose logging table has no status or latency) each model's
+  latency and server errors come from Cloud Monitoring."""
+  from ct_platform.monitoring.window import prediction_log_for
   from ct_platform.rollout import canary
   from ct_platform.rollout.log import read_window
 
-  rows = read_window(deployment['log_dir'], deployment['endpoint'],
-                     dt.datetime.fromisoformat(deployment['since']), _now())
+  since, now = dt.datetime.fromisoformat(deployment['since']), _now()
+  log = prediction_log_for(settings)
+  rows = read_window(log, since, now)
   champion = canary.model_figures(rows, deployment['champion_id'])
   challenger = canary.model_figures(rows, deployment['challenger_id'])
+  if not log.serving_columns:
+    from ct_platform.backends.cloud_monitoring import EndpointMetrics
+    metrics = EndpointMetrics.from_settings(settings)
+    for figures in (champion, challenger):
+      found = metrics.figures(figures['deployed_model_id'], since, now)
+      answered = figures['requests']  # the logging table holds answered requests only
+      figures.update(found, source='logging table + Cloud Monitoring',
+                     requests=answered + found['errors'],
+                     error_rate=(found['errors'] / (answered + found['errors'])
+                                 if answered + found['errors'] else None))
   policy = dataclasses.replace(serving_policy(settings).canary,
                                min_requests=plan['min_requests'])
   verdict = canary.compare(champion, challenger, policy)

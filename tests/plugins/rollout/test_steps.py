@@ -48,3 +48,97 @@ def test_a_server_that_cannot_start_fails_with_its_own_output(tmp_path):
                             'serve_port': 1}, use_variable=False)
   with pytest.raises(RuntimeError, match='the model server exited with 1'):
     server.ensure_running(settings, timeout=30)
+
+
+@pytest.fixture
+def vertex_canary(tmp_path, monkeypatch):
+  """A canary on Vertex AI: its logging table (Vertex AI's columns, resource names) in the
+  BigQuery fake, which runs the queries on DuckDB, and Cloud Monitoring's fake with each
+  deployed model's latency and errors; the real clients above both."""
+  import datetime as dt
+  import json
+
+  import duckdb
+  from fakes.bigquery import FakeBigQuery
+  from fakes.cloud_monitoring import FakeMetricService, serve
+  from fakes.prediction_log import traffic
+
+  now = dt.datetime.now(dt.timezone.utc)
+  rows = traffic('1', 400, seed=1) + traffic('2', 120, seed=2)
+  for i, r in enumerate(rows):
+    r['logging_time'] = now - dt.timedelta(seconds=60 - (i % 500) * 0.1)
+  db = tmp_path / 'log.duckdb'
+  con = duckdb.connect(str(db))
+  con.execute('CREATE SCHEMA ct_monitoring')
+  con.execute('CREATE TABLE ct_monitoring.prediction_log (endpoint VARCHAR, deployed_model_id '
+              'VARCHAR, logging_time TIMESTAMP, request_id DECIMAL(38, 0), request_payload '
+              'VARCHAR[], response_payload VARCHAR[])')
+  for r in rows:
+    con.execute('INSERT INTO ct_monitoring.prediction_log VALUES (?, ?, ?, ?, ?, ?)', [
+        'projects/123/locations/us-central1/endpoints/chicago-taxi-tipper',
+        r['deployed_model_id'], r['logging_time'].replace(tzinfo=None), r['request_id'],
+        r['request_payload'], r['response_payload']])
+  con.close()
+
+  def engine():
+    c = duckdb.connect()
+    c.execute(f"ATTACH '{db}' AS \"ct-test-project\" (READ_ONLY)")
+    return c
+
+  bigquery = FakeBigQuery()
+  bigquery.engine = engine
+  metrics = FakeMetricService()
+  server, address = serve(metrics)
+  monkeypatch.setenv('BIGQUERY_EMULATOR_HOST', bigquery.endpoint)
+  monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', json.dumps(
+      {'conn_type': 'google_cloud_platform',
+       'extra': {'is_anonymous': True, 'project': 'ct-test-project'}}))
+  settings = load_settings({
+      'profile': 'gcp', 'endpoint': 'vertex', 'project': 'ct-test-project', 'bucket': 'gs://b',
+      'prediction_log_table': 'bq://ct-test-project.ct_monitoring.prediction_log',
+      'cloud_monitoring_api_endpoint': address, 'local_dir': str(tmp_path)},
+      use_variable=False)
+  deployment = {'champion_id': '1', 'challenger_id': '2',
+                'since': (now - dt.timedelta(minutes=5)).isoformat()}
+  yield settings, deployment, metrics
+  server.stop(None)
+  bigquery.close()
+
+
+LATENCY = 'aiplatform.googleapis.com/prediction/online/prediction_latencies'
+ERRORS = 'aiplatform.googleapis.com/prediction/online/error_count'
+
+
+def test_on_vertex_the_canary_reads_the_logging_table_and_cloud_monitoring(vertex_canary):
+  settings, deployment, metrics = vertex_canary
+  metrics.points = {
+      (LATENCY, '1', 'ALIGN_PERCENTILE_50'): [8.0], (LATENCY, '1', 'ALIGN_PERCENTILE_99'): [30.0],
+      (LATENCY, '2', 'ALIGN_PERCENTILE_50'): [9.0],
+      (LATENCY, '2', 'ALIGN_PERCENTILE_99'): [28.0, 31.0],  # two replicas: the larger counts
+      (ERRORS, '1', 'ALIGN_SUM'): [2], (ERRORS, '2', 'ALIGN_SUM'): [1]}
+  verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
+  champion, challenger = verdict['champion'], verdict['challenger']
+  # from the logging table: answered requests and the score distributions
+  assert champion['predictions'] == 400 and challenger['predictions'] == 120
+  # from Cloud Monitoring: latency and server errors
+  assert (challenger['p50_ms'], challenger['p99_ms'], challenger['errors']) == (9.0, 31.0, 1)
+  assert challenger['requests'] == 121 and champion['requests'] == 402
+  assert abs(challenger['error_rate'] - 1 / 121) < 1e-9
+  assert verdict['passed'], verdict['reasons']
+  asked = {r.filter for r in metrics.requests}
+  assert all('resource.labels.endpoint_id = "chicago-taxi-tipper"' in f for f in asked)
+  assert any('deployed_model_id = "2"' in f and LATENCY in f for f in asked)
+  # the canary's wait counts the challenger's requests there too (the trigger's log config)
+  import datetime as dt
+
+  from ct_platform.monitoring.window import log_from_config, prediction_log_for
+  from ct_platform.rollout.log import count_requests
+  log = log_from_config(prediction_log_for(settings).config())
+  assert count_requests(log, '2', dt.datetime.fromisoformat(deployment['since'])) == 120
+
+  # a challenger that is slow and fails where the champion does not is stopped
+  metrics.points[(LATENCY, '2', 'ALIGN_PERCENTILE_99')] = [400.0]
+  metrics.points[(ERRORS, '2', 'ALIGN_SUM')] = [40]
+  verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
+  failed = {c['name'] for c in verdict['checks'] if not c['passed']}
+  assert failed == {'error_rate_delta', 'p99_latency_ratio'}, verdict['reasons']

@@ -14,7 +14,8 @@ from ct_platform.triggers.canary import CanaryTrafficTrigger
 
 def _trigger(folder, since, seconds, min_requests):
   until = since + dt.timedelta(seconds=seconds)
-  return CanaryTrafficTrigger(str(folder), 'chicago-taxi-tipper', 'v2', since.isoformat(),
+  log = {'kind': 'local', 'folder': str(folder), 'endpoint': 'chicago-taxi-tipper'}
+  return CanaryTrafficTrigger(log, 'v2', since.isoformat(),
                               until.isoformat(), min_requests, poll_interval=0.1)
 
 
