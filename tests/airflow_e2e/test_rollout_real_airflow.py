@@ -112,7 +112,11 @@ def test_a_canary_promotion_starts_model_rollout_which_rolls_the_challenger_out(
   span = lineage.one(of_run(DAG, 'extract_span', trained)['outputs'])
   pipeline = of_run(DAG, 'run_pipeline', trained)
   assert (span['namespace'], span['name']) in lineage.names(pipeline['inputs'])
-  assert pipeline['run']['facets']['ctPipelineRun']['pipelineVersion'] == 'e2e-test'
+  record = json.loads((cluster.local_dir / 'registry' / MODEL / 'versions' / str(first + 1) /
+                       'metadata.json').read_text())
+  facet = pipeline['run']['facets']['ctPipelineRun']
+  assert (facet['runId'], facet['pipelineVersion']) == (
+      record['run_id'], record['pipeline']['version'])
   candidate = lineage.one(pipeline['outputs'])
   nominated = of_run(DAG, 'nominate_challenger', trained)
   assert lineage.names(nominated['inputs']) == [(candidate['namespace'], candidate['name'])]

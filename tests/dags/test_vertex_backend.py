@@ -105,15 +105,18 @@ def vertex_endpoint(tmp_path, monkeypatch):
   vertex = FakeVertex()
   vertex.deploy_polls = 3
   connection = json.dumps({'conn_type': 'google_cloud_platform',
-                           'extra': {'is_anonymous': True, 'project': 'p1'}})
+                           'extra': {'is_anonymous': True, 'project': 'ct-proj1'}})
   monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', connection)
-  registry = VertexModelRegistry('p1', 'us-central1', 'chicago-taxi-tipper',
+  registry = VertexModelRegistry('ct-proj1', 'us-central1', 'chicago-taxi-tipper',
                                  api_endpoint=vertex.endpoint, serving_image='img:1')
   for i in (1, 2):
     (tmp_path / f'c{i}' / 'Format-Serving').mkdir(parents=True)
     registry.register(str(tmp_path / f'c{i}'), {'run_id': f'r{i}', 'smoke_test': {
         'passed': True, 'message': 'ok'}})
-  env = {'CT_ENDPOINT': 'vertex', 'CT_PROJECT': 'p1', 'CT_REGION': 'us-central1',
+  # the canary reads the Endpoint's logging table, so the warehouse is BigQuery (the
+  # deploy step only names the table; nothing is queried here)
+  env = {'CT_ENDPOINT': 'vertex', 'CT_WAREHOUSE': 'bigquery', 'CT_PROJECT': 'ct-proj1',
+         'CT_REGION': 'us-central1',
          'CT_VERTEX_API_ENDPOINT': vertex.endpoint, 'CT_POLL_INTERVAL_SECONDS': '0.5',
          'AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT': connection}
   yield vertex, env
@@ -163,7 +166,7 @@ def test_a_deploy_that_fails_fails_the_try_with_vertex_ais_message_and_a_retry_r
   from ct_platform.backends.vertex_endpoint import VertexEndpoint
 
   vertex, env = vertex_endpoint
-  VertexEndpoint('p1', 'us-central1', 'chicago-taxi-tipper',
+  VertexEndpoint('ct-proj1', 'us-central1', 'chicago-taxi-tipper',
                  api_endpoint=vertex.endpoint).deploy(1, 'gs://models/1', 100)
   vertex.fail_deploy = 'Model server never became ready: the container exited'
   rc, log = fixture_airflow_env.run('ct_canary_deploy', local_dir, **env)
