@@ -23,7 +23,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving clean deploy \
+        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving bench-dag clean deploy \
         rollout replay demo test-demo
 
 help:  ## list the targets
@@ -114,9 +114,19 @@ run-pipeline: env-pipeline  ## one local pipeline run on the shipped sample (TRA
 	  --run-id make-run --pipeline-version $(PIPELINE_VERSION)
 	@$(PPY) scripts/print_summary.py $(CT_LOCAL_DIR)/pipeline_runs/make-run/run_summary.json
 
-compile: env-pipeline  ## compile both KFP v2 variants to build/pipeline/ (IMAGE=...)
+# Scale-out by configuration: BEAM_RUNNER=dataflow (with PROJECT, REGION, DATA_BUCKET=gs://...)
+# and TRAINER=vertex; SCALE_ARGS= adds kfp_compile options (machine types, service account...)
+BEAM_RUNNER ?= direct
+TRAINER ?= default
+PROJECT ?=
+REGION ?= us-central1
+DATA_BUCKET ?=
+SCALE_ARGS ?=
+compile: env-pipeline  ## compile both KFP v2 variants to build/pipeline/ (IMAGE=..., BEAM_RUNNER=dataflow, TRAINER=vertex)
 	$(PIPELINE_ENV) $(PPY) -m ct_pipeline.runners.kfp_compile --output-dir build/pipeline \
-	  --image $(IMAGE) --pipeline-version $(PIPELINE_VERSION)
+	  --image $(IMAGE) --pipeline-version $(PIPELINE_VERSION) --beam-runner $(BEAM_RUNNER) \
+	  --trainer $(TRAINER) --region $(REGION) $(if $(PROJECT),--project $(PROJECT)) \
+	  $(if $(DATA_BUCKET),--bucket $(DATA_BUCKET)) $(SCALE_ARGS)
 
 BUCKET ?=
 DEPLOY_ENV ?= local
@@ -166,6 +176,9 @@ bench-parse: env-orchestration  ## each DAG file's parse time (Airflow already i
 
 bench-pipeline: env-pipeline  ## ours vs the TFX taxi template on the whole sample
 	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(SAMPLE_DIR)
+
+bench-dag: envs  ## a no-drift day of continuous_training under a real Airflow, task by task, vs a floor
+	$(PY) bench/bench_dag.py
 
 REQUESTS ?= 400
 MODEL ?=

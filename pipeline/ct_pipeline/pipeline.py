@@ -57,8 +57,15 @@ def create_pipeline(
     smoke_test_examples: int = 20,
     beam_pipeline_args: Optional[List[str]] = None,
     metadata_connection_config=None,
+    component_beam_args: Optional[dict] = None,
+    vertex_training=None,
 ) -> tfx.dsl.Pipeline:
-  """Builds the pipeline; `params` comes from runtime_parameters()."""
+  """Builds the pipeline; `params` comes from runtime_parameters().
+
+  component_beam_args: {component id: beam_pipeline_args} on top of the pipeline's
+  (scale_out.Dataflow.component_args: the heavy components' machines);
+  vertex_training: a scale_out.VertexTraining to run the Trainer on Vertex AI Training.
+  """
   policy = policy or contracts.load_policy()
   variant = contracts.layout().variant_for(with_baseline)
 
@@ -122,7 +129,14 @@ def create_pipeline(
           custom_config={'max_trials': tuning_trials})
       components.append(tuner)
       trainer_args['hyperparameters'] = tuner.outputs['best_hyperparameters']
-    trainer = tfx.components.Trainer(**trainer_args)
+    if vertex_training is not None:
+      gcp = tfx.extensions.google_cloud_ai_platform
+      trainer_args['custom_config'].update({
+          gcp.ENABLE_VERTEX_KEY: True, gcp.VERTEX_REGION_KEY: vertex_training.region,
+          gcp.TRAINING_ARGS_KEY: vertex_training.job_spec()})
+      trainer = gcp.Trainer(**trainer_args)
+    else:
+      trainer = tfx.components.Trainer(**trainer_args)
     components.append(trainer)
 
     evaluator_args = dict(
@@ -177,6 +191,11 @@ def create_pipeline(
         anomalies=example_validator.outputs['anomalies'],
         **summary_params).with_id('stopped_run_summary')
     components.append(stopped_summary)
+
+  for component in components:
+    extra = (component_beam_args or {}).get(component.id)
+    if extra:
+      component.with_beam_pipeline_args(extra)
 
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,

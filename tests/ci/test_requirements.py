@@ -53,3 +53,13 @@ def test_monitoring_labels_trips_as_the_pipeline_does():
   text = (REPO / 'pipeline' / 'ct_pipeline' / 'models' / 'features.py').read_text()
   assert re.search(rf"^LABEL_KEY = '{window.LABEL_COLUMN}'$", text, re.M)
   assert re.search(rf'^BIG_TIP_FRACTION = {window.BIG_TIP_FRACTION}$', text, re.M)
+
+
+def test_the_pipeline_image_starts_dataflow_workers_with_the_locked_beam():
+  # --sdk_container_image is the pipeline image: its Beam boot launcher must be the one of
+  # the Beam version the pipeline lock installs, and for the image's Python
+  text = (REPO / 'pipeline' / 'Dockerfile').read_text()
+  sdk = re.findall(r'^COPY --from=apache/beam_python(\d+\.\d+)_sdk:(\S+) /opt/apache/beam ',
+                   text, re.M)
+  assert sdk == [('3.10', locked_version('apache-beam', REPO / 'pipeline' / 'requirements.lock'))]
+  assert re.search(r'^ENTRYPOINT \["/opt/apache/beam/boot"\]$', text, re.M)

@@ -161,3 +161,105 @@ def test_vertex_pipeline_job_rejects_an_unknown_parameter(compiled):
                  {'span_uri': 'gs://b/s', 'baseline_model_uri': 'gs://b/m'})
   assert proc.returncode != 0
   assert 'baseline_model_uri' in proc.stderr
+
+
+# -- scale-out by configuration (ct_pipeline/scale_out.py) --------------------------------
+
+SCALE = ['--beam-runner', 'dataflow', '--trainer', 'vertex', '--project', 'ct-proj',
+         '--region', 'europe-west4', '--bucket', 'gs://ct-data',
+         '--service-account', 'ct-pipeline@ct-proj.iam.gserviceaccount.com',
+         '--subnetwork', 'regions/europe-west4/subnetworks/ct', '--no-public-ips',
+         '--trainer-accelerator-type', 'NVIDIA_TESLA_T4', '--trainer-accelerator-count', '1']
+DATAFLOW = ['--runner=DataflowRunner', '--project=ct-proj', '--region=europe-west4',
+            '--temp_location=gs://ct-data/dataflow/tmp', '--experiments=use_runner_v2',
+            f'--sdk_container_image={IMAGE}']
+TAIL = ['--service_account_email=ct-pipeline@ct-proj.iam.gserviceaccount.com',
+        '--subnetwork=regions/europe-west4/subnetworks/ct', '--no_use_public_ips']
+
+
+def _compile(out, *extra):
+  env = dict(os.environ, PYTHONPATH=str(REPO / 'pipeline'))
+  return subprocess.run(
+      [sys.executable, '-m', 'ct_pipeline.runners.kfp_compile', '--output-dir', str(out),
+       '--image', IMAGE, '--pipeline-version', '0123abcd', *extra],
+      env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope='module')
+def scaled(tmp_path_factory):
+  out = tmp_path_factory.mktemp('scaled')
+  proc = _compile(out, *SCALE)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out
+
+
+def _args(job, executor):
+  return job['pipelineSpec']['deploymentSpec']['executors'][executor]['container']['args']
+
+
+def _beam_args(args):
+  return [a for a in args if a.startswith('--') and '=' in a or a == '--no_use_public_ips']
+
+
+@pytest.mark.parametrize('variant', ['with_baseline', 'first_run'])
+def test_dataflow_args_are_compiled_into_every_beam_step(scaled, variant):
+  job = _job(scaled, variant)
+  standard = DATAFLOW + ['--machine_type=n1-standard-4', '--max_num_workers=10'] + TAIL
+  heavy = DATAFLOW + ['--machine_type=n1-highmem-4', '--max_num_workers=20'] + TAIL
+  for name in ('CsvExampleGen', 'StatisticsGen'):
+    assert _beam_args(_args(job, f'{name}_executor')) == standard, name
+  for name in ('Transform', 'Evaluator'):
+    # the pipeline's args, then the component's own: Beam takes the last value of a flag
+    assert _beam_args(_args(job, f'{name}_executor')) == standard + heavy, name
+
+
+def test_the_trainer_runs_on_vertex_ai_training_with_the_pipeline_image(scaled):
+  job = _job(scaled, 'with_baseline')
+  assert _args(job, 'Trainer_executor')[1] == (
+      'tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor')
+  config = json.loads(job['pipelineSpec']['root']['dag']['tasks']['Trainer']['inputs']
+                      ['parameters']['custom_config']['runtimeValue']['constantValue']
+                      ['stringValue'])
+  assert config['ai_platform_enable_vertex'] is True
+  assert config['ai_platform_vertex_region'] == 'europe-west4'
+  assert config['ai_platform_training_args'] == {
+      'project': 'ct-proj', 'service_account': 'ct-pipeline@ct-proj.iam.gserviceaccount.com',
+      'worker_pool_specs': [{
+          'machine_spec': {'machine_type': 'n1-standard-8', 'accelerator_type':
+                           'NVIDIA_TESLA_T4', 'accelerator_count': 1},
+          'replica_count': 1, 'container_spec': {'image_uri': IMAGE}}]}
+  assert config['hparams'] == {}
+  settings = json.loads((scaled / 'settings.json').read_text())
+  assert (settings['beam_runner'], settings['trainer']) == ('dataflow', 'vertex')
+
+
+def test_the_default_compile_has_no_scale_out_args(compiled):
+  job = _job(compiled, 'with_baseline')
+  for name, executor in job['pipelineSpec']['deploymentSpec']['executors'].items():
+    args = executor.get('container', {}).get('args', [])
+    assert not [a for a in args if a.startswith(('--runner', '--project', '--machine_type'))], name
+  assert _args(job, 'Trainer_executor')[1] == 'tfx.components.trainer.executor.GenericExecutor'
+
+
+def test_the_scaled_compile_is_a_job_vertex_ai_accepts(scaled):
+  params = {'span_uri': 'gs://b/spans/s1', 'summary_uri': 'gs://b/runs/r1/summary.json',
+            'run_id': 'r1', 'baseline_model_uri': 'gs://b/registry/m/versions/3',
+            'train_args': '{"num_steps": 100}',
+            'push_destination': '{"filesystem": {"base_directory": "gs://b/runs/r1/c"}}'}
+  proc = _vertex(scaled / 'with_baseline' / 'pipeline.json', params)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--beam-runner', 'dataflow', '--project', 'p1'],
+     "--bucket '': Dataflow needs a gs:// data bucket"),
+    (['--beam-runner', 'dataflow', '--project', 'p1', '--bucket', 'gs://b', '--region', 'eu'],
+     "dataflow region: 'eu' is not a region like us-central1"),
+    (['--trainer', 'vertex', '--project', 'p1', '--trainer-accelerator-type', 'NVIDIA_TESLA_T4'],
+     "accelerator: type 'NVIDIA_TESLA_T4' and count 0: give both or neither"),
+    (['--trainer', 'vertex'], 'vertex training project: empty'),
+])
+def test_bad_scale_out_settings_are_refused_naming_the_setting(tmp_path, extra, message):
+  proc = _compile(tmp_path, *extra)
+  assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+  assert not (tmp_path / 'with_baseline').exists()

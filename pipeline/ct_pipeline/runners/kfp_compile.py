@@ -39,11 +39,65 @@ def parse_args(argv=None):
   p.add_argument('--eval-steps', type=int, default=config.EVAL_NUM_STEPS)
   p.add_argument('--enable-tuning', action='store_true')
   p.add_argument('--beam-arg', action='append', default=[],
-                 help='a Beam pipeline arg for the Beam steps (e.g. --runner=DataflowRunner)')
+                 help='one more Beam pipeline arg for every Beam step')
+  scale = p.add_argument_group('scale-out (ct_pipeline/scale_out.py)')
+  scale.add_argument('--beam-runner', choices=['direct', 'dataflow'], default='direct',
+                     help='dataflow: the Beam steps run on Dataflow')
+  scale.add_argument('--trainer', choices=['default', 'vertex'], default='default',
+                     help='vertex: the Trainer runs on Vertex AI Training')
+  scale.add_argument('--project', default=os.environ.get('CT_PROJECT', ''))
+  scale.add_argument('--region', default=os.environ.get('CT_REGION', 'us-central1'))
+  scale.add_argument('--temp-location', default='',
+                     help='Dataflow staging/temp folder (default <--bucket>/dataflow/tmp)')
+  scale.add_argument('--bucket', default=os.environ.get('CT_BUCKET', ''),
+                     help='the data bucket, gs://NAME')
+  scale.add_argument('--service-account', default='',
+                     help='Dataflow workers\' and the training job\'s service account')
+  scale.add_argument('--subnetwork', default='')
+  scale.add_argument('--no-public-ips', action='store_true')
+  scale.add_argument('--dataflow-machine-type', default='n1-standard-4')
+  scale.add_argument('--dataflow-max-workers', type=int, default=10)
+  scale.add_argument('--dataflow-heavy-machine-type', default='n1-highmem-4',
+                     help='Transform\'s and the Evaluator\'s machines')
+  scale.add_argument('--dataflow-heavy-max-workers', type=int, default=20)
+  scale.add_argument('--trainer-machine-type', default='n1-standard-8')
+  scale.add_argument('--trainer-accelerator-type', default='')
+  scale.add_argument('--trainer-accelerator-count', type=int, default=0)
   args = p.parse_args(argv)
   if args.image.endswith(':latest') or ':' not in args.image.rsplit('/', 1)[-1]:
     p.error(f'--image {args.image!r} must carry an explicit tag other than latest')
+  try:
+    args.dataflow, args.vertex_training = scale_out_settings(args)
+  except ValueError as e:
+    p.error(str(e))
   return args
+
+
+def scale_out_settings(args):
+  """(scale_out.Dataflow or None, scale_out.VertexTraining or None) from the CLI."""
+  from ct_pipeline import scale_out
+
+  dataflow = training = None
+  if args.beam_runner == 'dataflow':
+    if not args.temp_location and not args.bucket.startswith('gs://'):
+      raise ValueError(f'--bucket {args.bucket!r}: Dataflow needs a gs:// data bucket (or '
+                       f'--temp-location)')
+    dataflow = scale_out.Dataflow(
+        project=args.project, region=args.region,
+        temp_location=args.temp_location or f'{args.bucket.rstrip("/")}/dataflow/tmp',
+        image=args.image, service_account=args.service_account,
+        subnetwork=args.subnetwork, no_public_ips=args.no_public_ips,
+        machine_type=args.dataflow_machine_type, max_workers=args.dataflow_max_workers,
+        heavy_machine_type=args.dataflow_heavy_machine_type,
+        heavy_max_workers=args.dataflow_heavy_max_workers)
+  if args.trainer == 'vertex':
+    training = scale_out.VertexTraining(
+        project=args.project, region=args.region, image=args.image,
+        machine_type=args.trainer_machine_type,
+        accelerator_type=args.trainer_accelerator_type,
+        accelerator_count=args.trainer_accelerator_count,
+        service_account=args.service_account)
+  return dataflow, training
 
 
 def compile_variant(with_baseline: bool, args) -> dict:
@@ -59,7 +113,10 @@ def compile_variant(with_baseline: bool, args) -> dict:
       pipeline_root=COMPILE_TIME_ROOT, params=pipeline.runtime_parameters(),
       with_baseline=with_baseline, schema_path=args.schema_path,
       pipeline_version=args.pipeline_version, eval_steps=args.eval_steps,
-      enable_tuning=args.enable_tuning, beam_pipeline_args=args.beam_arg)
+      enable_tuning=args.enable_tuning,
+      beam_pipeline_args=(args.dataflow.args() if args.dataflow else []) + args.beam_arg,
+      component_beam_args=args.dataflow.component_args() if args.dataflow else None,
+      vertex_training=args.vertex_training)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
           default_image=args.image),
@@ -87,7 +144,8 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   variants = {v: compile_variant(v == 'with_baseline', args) for v in config.VARIANTS}
   settings = {'pipeline_name': config.PIPELINE_NAME, 'version': args.pipeline_version,
-              'image': args.image, 'variants': variants}
+              'image': args.image, 'variants': variants,
+              'beam_runner': args.beam_runner, 'trainer': args.trainer}
   with open(os.path.join(args.output_dir, 'settings.json'), 'w') as f:
     json.dump(settings, f, indent=2, sort_keys=True)
   for name, v in variants.items():
