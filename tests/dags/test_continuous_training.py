@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dag_runs import REPO, task_states
+from dag_runs import LINEAGE, REPO, task_states
 from fakes import lineage
 
 ALIAS = ('registry', 'chicago-taxi-tipper', 'aliases', 'champion.json')
@@ -26,7 +26,7 @@ def test_first_run_promotes_then_a_worse_candidate_is_rejected(airflow_env, loca
   airflow_env.seed(local_dir)
   rc, log = airflow_env.run('continuous_training', local_dir,
                             {'window_end': '2016-01-01', 'window_days': 90},
-                            **fake_pipeline_env)
+                            **fake_pipeline_env, **LINEAGE)
   assert rc == 0, log[-4000:]
   states = task_states(airflow_env, local_dir, 'continuous_training', log)
   assert states['promote'] == 'success' and states['request_approval'] == 'skipped'

@@ -13,7 +13,7 @@ import os
 import time
 
 import pytest
-from dag_runs import task_states
+from dag_runs import LINEAGE, task_states
 from fakes import lineage, serving_models
 from fakes.http import free_port
 
@@ -107,7 +107,8 @@ def test_a_good_challenger_goes_to_100_percent_and_becomes_champion(
     airflow_env, local_dir, stand_in_models, serving):
   airflow_env.seed(local_dir)
   reg = champion_and_challenger(local_dir, stand_in_models, 'a2')
-  rc, log, sent = run_rollout(airflow_env, local_dir, serving, CANARY, with_traffic=True)
+  rc, log, sent = run_rollout(airflow_env, local_dir, {**serving, **LINEAGE}, CANARY,
+                              with_traffic=True)
   assert rc == 0, log[-5000:]
   states = task_states(airflow_env, local_dir, 'model_rollout', log)
   assert states == {
