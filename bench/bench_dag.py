@@ -76,7 +76,8 @@ def run_figures(api, dag_id, run_id) -> dict:
                   'queued_to_start': _seconds(queued, start),
                   'scheduled_to_queued': _seconds(scheduled, queued)})
   tasks.sort(key=lambda t: t['start'])
-  # the gap between the latest upstream end (or the run's start) and this task's start
+  # the gap between the latest end of a task before it (or the run's start) and its start:
+  # the no-drift day and the floor are chains, where that is the upstream's end
   run_start = _ts(run['start_date'])
   for i, t in enumerate(tasks):
     before = [u['end'] for u in tasks[:i] if u['end'] and u['end'] <= t['start']]
@@ -113,7 +114,7 @@ def floor_dag(n: int) -> str:
 def print_table(name, figures):
   print(f'\n{name}: {figures["seconds"]:.1f} s (run {figures["state"]}; queued -> running '
         f'{figures["queued_at_to_start"] or 0:.1f} s)')
-  print(f'  {"task":<26} {"gap after upstream":>19} {"scheduled->queued":>18} '
+  print(f'  {"task":<26} {"since last end":>19} {"scheduled->queued":>18} '
         f'{"queued->start":>14} {"duration":>9}')
   for t in figures['tasks']:
     def fmt(v):

@@ -169,7 +169,8 @@ SCALE = ['--beam-runner', 'dataflow', '--trainer', 'vertex', '--project', 'ct-pr
          '--region', 'europe-west4', '--bucket', 'gs://ct-data',
          '--service-account', 'ct-pipeline@ct-proj.iam.gserviceaccount.com',
          '--subnetwork', 'regions/europe-west4/subnetworks/ct', '--no-public-ips',
-         '--trainer-accelerator-type', 'NVIDIA_TESLA_T4', '--trainer-accelerator-count', '1']
+         '--trainer-accelerator-type', 'NVIDIA_TESLA_T4', '--trainer-accelerator-count', '1',
+         '--beam-arg=--disk_size_gb=100']
 DATAFLOW = ['--runner=DataflowRunner', '--project=ct-proj', '--region=europe-west4',
             '--temp_location=gs://ct-data/dataflow/tmp', '--experiments=use_runner_v2',
             f'--sdk_container_image={IMAGE}']
@@ -204,13 +205,14 @@ def _beam_args(args):
 @pytest.mark.parametrize('variant', ['with_baseline', 'first_run'])
 def test_dataflow_args_are_compiled_into_every_beam_step(scaled, variant):
   job = _job(scaled, variant)
+  extra = ['--disk_size_gb=100']  # --beam-arg: last everywhere, so it wins everywhere
   standard = DATAFLOW + ['--machine_type=n1-standard-4', '--max_num_workers=10'] + TAIL
   heavy = DATAFLOW + ['--machine_type=n1-highmem-4', '--max_num_workers=20'] + TAIL
   for name in ('CsvExampleGen', 'StatisticsGen'):
-    assert _beam_args(_args(job, f'{name}_executor')) == standard, name
+    assert _beam_args(_args(job, f'{name}_executor')) == standard + extra, name
   for name in ('Transform', 'Evaluator'):
     # the pipeline's args, then the component's own: Beam takes the last value of a flag
-    assert _beam_args(_args(job, f'{name}_executor')) == standard + heavy, name
+    assert _beam_args(_args(job, f'{name}_executor')) == standard + extra + heavy + extra, name
 
 
 def test_the_trainer_runs_on_vertex_ai_training_with_the_pipeline_image(scaled):

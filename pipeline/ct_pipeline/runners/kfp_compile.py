@@ -115,7 +115,11 @@ def compile_variant(with_baseline: bool, args) -> dict:
       pipeline_version=args.pipeline_version, eval_steps=args.eval_steps,
       enable_tuning=args.enable_tuning,
       beam_pipeline_args=(args.dataflow.args() if args.dataflow else []) + args.beam_arg,
-      component_beam_args=args.dataflow.component_args() if args.dataflow else None,
+      # a component's own args come after the pipeline's (Beam keeps a flag's last
+      # value), so --beam-arg goes after the heavy steps' own too: it wins everywhere
+      component_beam_args=({name: extra + args.beam_arg for name, extra in
+                            args.dataflow.component_args().items()}
+                           if args.dataflow else None),
       vertex_training=args.vertex_training)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
