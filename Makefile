@@ -23,7 +23,7 @@ IMAGE ?= us-docker.pkg.dev/my-project/ct/chicago-taxi-tipper:$(PIPELINE_VERSION)
 TRAIN_STEPS ?= 1000
 
 .PHONY: help envs env-orchestration env-pipeline env-serving serve test-serving lock schema schema-curate run run-pipeline test warehouse airflow \
-        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving bench-dag clean deploy \
+        test-pipeline test-orchestration test-airflow test-orchestration-and-airflow lint compile bench-pipeline bench-parse bench-drift bench-serving bench-dag bench-scale clean deploy \
         rollout replay demo test-demo
 
 help:  ## list the targets
@@ -176,6 +176,10 @@ bench-parse: env-orchestration  ## each DAG file's parse time (Airflow already i
 
 bench-pipeline: env-pipeline  ## ours vs the TFX taxi template on the whole sample
 	$(PIPELINE_ENV) $(PPY) bench/bench_pipeline.py --data $(SAMPLE_DIR)
+
+bench-scale: SIZES = 15000,150000,1500000
+bench-scale: envs  ## the whole CT run and the TFX template at SIZES rows: time, rows/s, peak RSS, a chart
+	$(PY) bench/bench_scale.py --sizes $(SIZES)
 
 bench-dag: envs  ## a no-drift day of continuous_training under a real Airflow, task by task, vs a floor
 	$(PY) bench/bench_dag.py

@@ -32,6 +32,8 @@ def main() -> int:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--data', required=True)
   p.add_argument('--output-dir', required=True)
+  p.add_argument('--train-steps', type=int, default=None,
+                 help='default: the template\'s own TRAIN_NUM_STEPS')
   args = p.parse_args()
 
   from tfx import v1 as tfx
@@ -45,7 +47,7 @@ def main() -> int:
       data_path=os.path.abspath(args.data),
       preprocessing_fn='tfx.experimental.templates.taxi.models.preprocessing.preprocessing_fn',
       run_fn='tfx.experimental.templates.taxi.models.keras_model.model.run_fn',
-      train_args=tfx.proto.TrainArgs(num_steps=configs.TRAIN_NUM_STEPS),
+      train_args=tfx.proto.TrainArgs(num_steps=args.train_steps or configs.TRAIN_NUM_STEPS),
       eval_args=tfx.proto.EvalArgs(num_steps=configs.EVAL_NUM_STEPS),
       eval_accuracy_threshold=configs.EVAL_ACCURACY_THRESHOLD,
       serving_model_dir=os.path.join(out, 'serving_model'),
