@@ -184,6 +184,7 @@ def main(argv=None) -> int:
   p.add_argument('--out', type=Path, default=REPO / 'build' / 'bench-scale')
   args = p.parse_args(argv)
   sizes = [int(s) for s in args.sizes.split(',')]
+  args.out = args.out.resolve()  # CT_LOCAL_DIR and the Airflow home must be absolute
   args.out.mkdir(parents=True, exist_ok=True)
   results = []
   for size in sizes:
