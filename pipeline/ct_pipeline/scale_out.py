@@ -22,11 +22,13 @@ HEAVY_COMPONENTS = ('Transform', 'Evaluator')
 _REGION = re.compile(r'^[a-z]+-[a-z]+\d+$')
 
 
-def _check_image(image: str, what: str) -> None:
+def check_image(image: str, what: str) -> None:
+  """An image the pipeline's steps and workers run must be pinned: a tag other than
+  latest, or a digest (they must run the code the spec was compiled from)."""
   tag = image.rsplit('/', 1)[-1]
   if '@sha256:' not in image and (':' not in tag or tag.endswith(':latest')):
-    raise ValueError(f'{what}: {image!r} must be pinned (a tag other than latest, or a '
-                     f'digest): workers must run the code this pipeline was compiled from')
+    raise ValueError(f'{what} {image!r} must carry an explicit tag other than latest (or '
+                     f'a digest): the steps must run the code this pipeline was compiled from')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Dataflow:
     if not str(self.temp_location).startswith('gs://'):
       raise ValueError(f'dataflow temp_location: {self.temp_location!r} is not a gs:// '
                        f'folder')
-    _check_image(self.image, 'dataflow sdk_container_image')
+    check_image(self.image, 'dataflow sdk_container_image')
     for name in ('max_workers', 'heavy_max_workers'):
       if int(getattr(self, name)) < 1:
         raise ValueError(f'dataflow {name}: {getattr(self, name)!r} is not a whole number '
@@ -93,7 +95,7 @@ class VertexTraining:
     if not _REGION.match(self.region or ''):
       raise ValueError(f'vertex training region: {self.region!r} is not a region like '
                        f'us-central1')
-    _check_image(self.image, 'vertex training image')
+    check_image(self.image, 'vertex training image')
     if bool(self.accelerator_type) != (int(self.accelerator_count) > 0):
       raise ValueError(f'vertex training accelerator: type {self.accelerator_type!r} and '
                        f'count {self.accelerator_count!r}: give both or neither')

@@ -19,14 +19,18 @@ COMMON_TASKS = {'CsvExampleGen', 'StatisticsGen', 'ImportSchemaGen', 'ExampleVal
 COMMON_PARAMETERS = {'span_uri', 'summary_uri', 'run_id', 'train_args', 'push_destination'}
 
 
+def _compile(out, *extra):
+  env = dict(os.environ, PYTHONPATH=str(REPO / 'pipeline'))
+  return subprocess.run(
+      [sys.executable, '-m', 'ct_pipeline.runners.kfp_compile', '--output-dir', str(out),
+       '--image', IMAGE, '--pipeline-version', '0123abcd', *extra],
+      env=env, capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope='module')
 def compiled(tmp_path_factory):
   out = tmp_path_factory.mktemp('compiled')
-  env = dict(os.environ, PYTHONPATH=str(REPO / 'pipeline'))
-  proc = subprocess.run(
-      [sys.executable, '-m', 'ct_pipeline.runners.kfp_compile', '--output-dir', str(out),
-       '--image', IMAGE, '--pipeline-version', '0123abcd'],
-      env=env, capture_output=True, text=True, timeout=600)
+  proc = _compile(out)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return out
 
@@ -143,13 +147,17 @@ def _vertex(path, params):
   return subprocess.run([str(python), '-c', VERTEX_CHECK, str(path), json.dumps(params)],
                         capture_output=True, text=True, timeout=300)
 
+# the runtime values the DAG passes to a with_baseline run
+RUNTIME_VALUES = {
+    'span_uri': 'gs://b/spans/s1', 'summary_uri': 'gs://b/runs/r1/summary.json',
+    'run_id': 'r1', 'baseline_model_uri': 'gs://b/registry/m/versions/3',
+    'train_args': '{"num_steps": 100}',
+    'push_destination': '{"filesystem": {"base_directory": "gs://b/runs/r1/c"}}'}
+
 
 def test_vertex_pipeline_job_accepts_runtime_values(compiled):
   """In the orchestration env (aiplatform + protobuf 6), as the DAG will submit it."""
-  params = {'span_uri': 'gs://b/spans/s1', 'summary_uri': 'gs://b/runs/r1/summary.json',
-            'run_id': 'r1', 'baseline_model_uri': 'gs://b/registry/m/versions/3',
-            'train_args': '{"num_steps": 100}',
-            'push_destination': '{"filesystem": {"base_directory": "gs://b/runs/r1/c"}}'}
+  params = dict(RUNTIME_VALUES)
   proc = _vertex(compiled / 'with_baseline' / 'pipeline.json', params)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -176,14 +184,6 @@ DATAFLOW = ['--runner=DataflowRunner', '--project=ct-proj', '--region=europe-wes
             f'--sdk_container_image={IMAGE}']
 TAIL = ['--service_account_email=ct-pipeline@ct-proj.iam.gserviceaccount.com',
         '--subnetwork=regions/europe-west4/subnetworks/ct', '--no_use_public_ips']
-
-
-def _compile(out, *extra):
-  env = dict(os.environ, PYTHONPATH=str(REPO / 'pipeline'))
-  return subprocess.run(
-      [sys.executable, '-m', 'ct_pipeline.runners.kfp_compile', '--output-dir', str(out),
-       '--image', IMAGE, '--pipeline-version', '0123abcd', *extra],
-      env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope='module')
@@ -244,10 +244,7 @@ def test_the_default_compile_has_no_scale_out_args(compiled):
 
 
 def test_the_scaled_compile_is_a_job_vertex_ai_accepts(scaled):
-  params = {'span_uri': 'gs://b/spans/s1', 'summary_uri': 'gs://b/runs/r1/summary.json',
-            'run_id': 'r1', 'baseline_model_uri': 'gs://b/registry/m/versions/3',
-            'train_args': '{"num_steps": 100}',
-            'push_destination': '{"filesystem": {"base_directory": "gs://b/runs/r1/c"}}'}
+  params = dict(RUNTIME_VALUES)
   proc = _vertex(scaled / 'with_baseline' / 'pipeline.json', params)
   assert proc.returncode == 0, proc.stderr[-3000:]
 

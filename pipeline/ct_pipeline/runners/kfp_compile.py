@@ -64,9 +64,10 @@ def parse_args(argv=None):
   scale.add_argument('--trainer-accelerator-type', default='')
   scale.add_argument('--trainer-accelerator-count', type=int, default=0)
   args = p.parse_args(argv)
-  if args.image.endswith(':latest') or ':' not in args.image.rsplit('/', 1)[-1]:
-    p.error(f'--image {args.image!r} must carry an explicit tag other than latest')
+  from ct_pipeline import scale_out
+
   try:
+    scale_out.check_image(args.image, '--image')
     args.dataflow, args.vertex_training = scale_out_settings(args)
   except ValueError as e:
     p.error(str(e))
