@@ -27,13 +27,17 @@ def _q(name: str) -> str:
 
 
 def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int,
-                      numeric_histogram: str = 'quantiles') -> str:
+                      numeric_histogram: str = 'quantiles',
+                      row_columns: list | None = None) -> str:
   """BigQuery SQL profiling `relation_sql`'s columns ({name: 'numeric'|'categorical'}).
 
   Result rows: (feature, kind, value_key, n, lo, hi) with kind one of
     rows      n = the row count (feature '')
-    distinct_rows  n = the number of distinct rows over every column (feature ''): the
-              rest are exact copies of another row (a load run twice, a join fan-out)
+    distinct_rows  n = the number of distinct rows over `row_columns` (every column of the
+              relation; feature ''): the rest are exact copies of another row (a load run
+              twice, a join fan-out). Counted on a 64-bit fingerprint of each row, so memory
+              is 8 bytes a row, not the row (two different rows collide with probability
+              about n^2 / 2^65: 3e-6 at 10M rows)
     range     n = non-null count, lo/hi = min/max of the finite values (numeric)
     nonfinite n = NaN and infinite values (numeric; left out of min/max and the
               histogram, as TFDV leaves NaN out of its histograms)
@@ -43,43 +47,58 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
               index `buckets` is the maximum itself and belongs to the last bucket)
     distinct  n = non-null count, lo = number of distinct values (categorical)
     value     value_key = the value as a string, n = count     (categorical, top k)
+
+  Each numeric column is cast and cleared of NaN/infinity once per row (the `vals` CTE),
+  and every aggregate reads that column: a repeated expression is evaluated again for
+  each aggregate that names it.
   """
   if numeric_histogram not in ('quantiles', 'standard'):
     raise ValueError(f'numeric_histogram: {numeric_histogram!r} is not quantiles or standard')
+  buckets = int(buckets)
   bound_cols = ['COUNT(*) AS rows__n']
-  boundary_cols, quantile_cols = [], []
+  raw_cols, finite_cols, boundary_cols, quantile_cols = [], [], [], []
   parts = ["SELECT '' AS feature, 'rows' AS kind, CAST(NULL AS STRING) AS value_key, "
-           'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds',
-           "SELECT '', 'distinct_rows', CAST(NULL AS STRING), COUNT(*), NULL, NULL FROM "
-           '(SELECT DISTINCT * FROM span)']
+           'rows__n AS n, CAST(NULL AS FLOAT64) AS lo, CAST(NULL AS FLOAT64) AS hi FROM bounds']
+  if row_columns:
+    # a DISTINCT subquery, not COUNT(DISTINCT): DuckDB spills a grouping to disk when it
+    # outgrows the memory limit, while a distinct aggregate's state must fit in memory
+    fields = ', '.join(_q(name) for name in row_columns)
+    parts.append("SELECT '', 'distinct_rows', CAST(NULL AS STRING), COUNT(*), NULL, NULL "
+                 f'FROM (SELECT DISTINCT FARM_FINGERPRINT(TO_JSON_STRING(STRUCT({fields}))) '
+                 'FROM span)')
   for i, (name, kind) in enumerate(sorted(columns.items())):
     c, a = _q(name), f'c{i}'
     if kind == 'numeric':
-      x = f'CAST({c} AS FLOAT64)'
-      bad = f'(IS_NAN({x}) OR IS_INF({x}))'
-      fx = f'IF({bad}, NULL, {x})'  # the finite values only
-      bound_cols += [f'COUNT({c}) AS {a}__n', f'MIN({fx}) AS {a}__min',
-                     f'MAX({fx}) AS {a}__max', f'COUNTIF({bad}) AS {a}__nonfinite']
+      raw, x = f'{a}__raw', f'{a}__x'  # x: the finite values only
+      raw_cols.append(f'CAST({c} AS FLOAT64) AS {raw}')
+      finite_cols.append(f'IF(IS_NAN({raw}) OR IS_INF({raw}), NULL, {raw}) AS {x}')
+      bound_cols += [f'COUNT({raw}) AS {a}__n', f'MIN({x}) AS {a}__min',
+                     f'MAX({x}) AS {a}__max',
+                     f'COUNTIF({raw} IS NOT NULL AND {x} IS NULL) AS {a}__nonfinite']
       parts.append(f"SELECT '{name}', 'range', CAST(NULL AS STRING), {a}__n, {a}__min, "
                    f'{a}__max FROM bounds')
       parts.append(f"SELECT '{name}', 'nonfinite', CAST(NULL AS STRING), {a}__nonfinite, "
                    f'NULL, NULL FROM bounds')
       if numeric_histogram == 'quantiles':
-        bound_cols.append(f'APPROX_QUANTILES({fx}, {int(buckets)}) AS {a}__q')
-        for k in range(int(buckets) + 1):
+        bound_cols.append(f'APPROX_QUANTILES({x}, {buckets}) AS {a}__q')
+        points = []
+        for k in range(buckets + 1):
           # scalar boundaries (the ends are the exact min and max; a sketch's may not be)
-          q = (f'{a}__min' if k == 0 else f'{a}__max' if k == int(buckets)
+          q = (f'{a}__min' if k == 0 else f'{a}__max' if k == buckets
                else f'{a}__q[OFFSET({k})]')
           boundary_cols.append(f'{q} AS {a}__b{k}')
-          quantile_cols.append(f'COUNTIF({fx} <= {a}__b{k}) AS {a}__k{k}')
-          parts.append(f"SELECT '{name}', 'quantile', '{k}', {a}__k{k}, {a}__b{k}, "
-                       f'NULL FROM qcounts CROSS JOIN qbounds')
+          # SUM(CAST(bool)) rather than COUNTIF or IF(): DuckDB runs it 3-10x faster
+          quantile_cols.append(f'SUM(CAST({x} <= {a}__b{k} AS INT64)) AS {a}__k{k}')
+          points.append(f'STRUCT({k} AS k, {a}__k{k} AS n, {a}__b{k} AS lo)')
+        parts.append(f"SELECT '{name}', 'quantile', CAST(p.k AS STRING), p.n, p.lo, NULL "
+                     f'FROM qcounts CROSS JOIN qbounds CROSS JOIN UNNEST([{", ".join(points)}]) '
+                     'AS p')
         continue
       parts.append(
           f"SELECT '{name}', 'bucket', CAST(b AS STRING), COUNT(*), NULL, NULL FROM ("
-          f'SELECT COALESCE(CAST(FLOOR(SAFE_DIVIDE({fx} - {a}__min, '
-          f'{a}__max - {a}__min) * {int(buckets)}) AS INT64), 0) AS b '
-          f'FROM span CROSS JOIN bounds WHERE {fx} IS NOT NULL) GROUP BY b')
+          f'SELECT COALESCE(CAST(FLOOR(SAFE_DIVIDE({x} - {a}__min, '
+          f'{a}__max - {a}__min) * {buckets}) AS INT64), 0) AS b '
+          f'FROM vals CROSS JOIN bounds WHERE {x} IS NOT NULL) GROUP BY b')
     elif kind == 'categorical':
       bound_cols += [f'COUNT({c}) AS {a}__n',
                      f'COUNT(DISTINCT CAST({c} AS STRING)) AS {a}__distinct']
@@ -91,10 +110,13 @@ def build_profile_sql(relation_sql: str, columns: dict, buckets: int, top_k: int
           f'ORDER BY n DESC, value_key LIMIT {int(top_k)})')
     else:
       raise ValueError(f'column {name}: kind {kind!r} is not numeric or categorical')
-  ctes = [f'span AS ({relation_sql})', f'bounds AS (SELECT {", ".join(bound_cols)} FROM span)']
+  ctes = [f'span AS ({relation_sql})',
+          f'raw AS (SELECT {", ".join(["*"] + raw_cols)} FROM span)',
+          f'vals AS (SELECT {", ".join(["*"] + finite_cols)} FROM raw)',
+          f'bounds AS (SELECT {", ".join(bound_cols)} FROM vals)']
   if quantile_cols:
     ctes.append(f'qbounds AS (SELECT {", ".join(boundary_cols)} FROM bounds)')
-    ctes.append(f'qcounts AS (SELECT {", ".join(quantile_cols)} FROM span CROSS JOIN qbounds)')
+    ctes.append(f'qcounts AS (SELECT {", ".join(quantile_cols)} FROM vals CROSS JOIN qbounds)')
   return 'WITH ' + ',\n'.join(ctes) + '\n' + '\nUNION ALL '.join(parts)
 
 
@@ -123,7 +145,8 @@ def profile_relation(relation_sql: str, types: dict, run_query, config) -> dict:
   """The profile of any relation whose column types are known; run_query(sql) -> rows."""
   kinds = columns_to_profile(types, config)
   text = build_profile_sql(relation_sql, kinds, config.histogram_buckets,
-                           config.top_k_values, config.numeric_histogram)
+                           config.top_k_values, config.numeric_histogram,
+                           row_columns=list(types))
   rows = run_query(text)
   return dict(parse_profile(rows, types, kinds, config.histogram_buckets), columns=types)
 

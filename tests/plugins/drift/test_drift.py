@@ -146,6 +146,25 @@ def test_profile_counts_rows_that_are_exact_copies():
   _table(con, 'twice', rows + rows + [(0.0, 0, 'a')])  # 21 rows, 10 distinct
   assert profile_duckdb_table(con, 'once', _config())['duplicate_rows'] == 0
   assert profile_duckdb_table(con, 'twice', _config())['duplicate_rows'] == 11
+  # a copy is a copy in every column, profiled or not; all-NULL rows are copies too
+  types = 'fare DOUBLE, trips BIGINT, company VARCHAR, note VARCHAR'
+  _table(con, 'noted', [r + (f'n{i}',) for i, r in enumerate(rows + rows)], types)
+  _table(con, 'nulls', [(None, None, None, None)] * 3 + [(None, None, 'a', None)], types)
+  assert profile_duckdb_table(con, 'noted', _config())['duplicate_rows'] == 0
+  assert profile_duckdb_table(con, 'nulls', _config())['duplicate_rows'] == 2
+
+
+def test_the_row_fingerprint_is_farm_fingerprint_on_bigquery_and_hash_on_duckdb():
+  text = drift.build_profile_sql('SELECT * FROM `p.d.t`', {'fare': 'numeric'}, 10, 5,
+                                 row_columns=['fare', 'note'])
+  assert ('SELECT DISTINCT FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(`fare`, `note`))) '
+          'FROM span') in text
+  local = sql.to_duckdb(text)
+  assert 'SELECT DISTINCT HASH("fare", "note") FROM span' in local
+  assert 'TO_JSON' not in local and 'FARM_FINGERPRINT' not in local
+  # without the relation's columns there is no duplicate count (a profile says so)
+  assert 'distinct_rows' not in drift.build_profile_sql('SELECT 1 AS fare', {'fare': 'numeric'},
+                                                        10, 5)
 
 
 def test_nan_and_infinity_are_counted_and_kept_out_of_the_histogram():
