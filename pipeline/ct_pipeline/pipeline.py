@@ -18,10 +18,13 @@ import json
 from typing import List, Optional
 
 from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import data_types
 from tfx.proto import example_gen_pb2
 
 from ct_pipeline import config, contracts
+from ct_pipeline.components import csv_example_gen
 from ct_pipeline.components.anomaly_check import ANOMALY_COUNT_PROPERTY, AnomalyCheck
 from ct_pipeline.components.run_summary import RunSummary, StoppedRunSummary
 from ct_pipeline.components.smoke_test import SmokeTest
@@ -69,7 +72,10 @@ def create_pipeline(
   policy = policy or contracts.load_policy()
   variant = contracts.layout().variant_for(with_baseline)
 
-  example_gen = tfx.components.CsvExampleGen(
+  # CsvExampleGen's examples and split, read by Arrow and encoded in C++ (5x to 10x
+  # faster; components/csv_example_gen.py); the id stays CsvExampleGen
+  example_gen = FileBasedExampleGen(
+      custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
       input_base=params['span_uri'],
       # Only *.csv: a manifest or marker beside the data is never read as rows. Both
       # configs are explicit, as a runtime input_base on Vertex needs (tfx#4129).
@@ -77,7 +83,8 @@ def create_pipeline(
           example_gen_pb2.Input.Split(name='span', pattern='*.csv')]),
       output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
           splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                  for name, buckets in config.SPLIT_BUCKETS.items()])))
+                  for name, buckets in config.SPLIT_BUCKETS.items()]))
+  ).with_id('CsvExampleGen')
   statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
   schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
   example_validator = tfx.components.ExampleValidator(

@@ -1,0 +1,97 @@
+"""The Arrow ExampleGen gives CsvExampleGen's examples byte for byte, hence its split."""
+
+import os
+
+import apache_beam as beam
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+from tfx.proto import example_gen_pb2
+
+from conftest import sample_csv_path
+from ct_pipeline import config
+from ct_pipeline.components import csv_example_gen
+
+# what Python's int()/float() and csv_decoder's type inference make of awkward cells: a
+# quoted comma and line break, an escaped quote, unicode, an int beyond int64 (a STRING
+# column for CsvExampleGen), ' 6' and '1_000' (ints to Python, not to Arrow), nan/inf,
+# exponents, empty and quoted-empty cells, a column that mixes ints, floats and text
+EDGE_CSV = '''i,f,s,mixed,big,spaces,sci,q
+1,1.5,abc,1,1,5,1e3,"a,b"
+2,,,2.5,99999999999999999999, 6,2E-2,"line
+break"
+,3,"x y",z,3,7 ,nan,""
+-4,-0.1,\u00fcn\u00ef,4,4,1_000,inf,"q""uote"
+'''
+
+
+def _deterministic(record) -> bytes:
+  return record if isinstance(record, bytes) else record.SerializeToString(deterministic=True)
+
+
+def _records(transform, folder):
+  """The records a transform makes of the folder's CSVs, deterministically serialized
+  and sorted (written out: a Beam runner pickles its functions, so no in-memory list)."""
+  out = folder.parent / f'{folder.name}-{transform.__name__}'
+  props = {'input_base': str(folder), '_beam_pipeline_args': []}
+  with beam.Pipeline() as p:
+    _ = (p | transform(props, '*.csv') | beam.Map(_deterministic)
+         | beam.io.WriteToTFRecord(str(out / 'records')))
+  found = []
+  for path in sorted(out.iterdir()):
+    found += list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+  assert found, f'{transform.__name__} made no records of {folder}'
+  return sorted(found)
+
+
+def _split(records):
+  buckets, total = [], 0
+  for n in config.SPLIT_BUCKETS.values():
+    total += n
+    buckets.append(total)
+  split_config = example_gen_pb2.SplitConfig()
+  return [base_example_gen_executor._PartitionFn(r, len(buckets), buckets, split_config)  # noqa: SLF001
+          for r in records]
+
+
+@pytest.mark.parametrize('source', ['edge', 'sample'])
+def test_the_same_examples_as_csv_example_gen(tmp_path, source):
+  if source == 'edge':
+    (tmp_path / 'a.csv').write_text(EDGE_CSV, encoding='utf-8')
+  else:
+    os.symlink(sample_csv_path(), tmp_path / 'data.csv')
+  ours = _records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
+  theirs = _records(tfx_csv._CsvToExample, tmp_path)  # noqa: SLF001
+  assert len(ours) == len(theirs) > 0
+  assert ours == theirs
+  assert _split(ours) == _split(theirs)
+
+
+def test_types_are_inferred_over_every_file(tmp_path):
+  # the first file alone says INT; the second makes the column FLOAT, then STRING
+  (tmp_path / 'a.csv').write_text('x,y\n1,1\n2,\n')
+  (tmp_path / 'b.csv').write_text('x,y\n2.5,\n3,abc\n')
+  header = csv_example_gen.csv_header(str(tmp_path / 'a.csv'))
+  per_file = [csv_example_gen.file_types(str(tmp_path / n), header) for n in ('a.csv', 'b.csv')]
+  assert per_file[0] == {'x': csv_example_gen.INT, 'y': csv_example_gen.INT}
+  assert csv_example_gen.merge_types(per_file) == {'x': csv_example_gen.FLOAT,
+                                                   'y': csv_example_gen.STRING}
+  assert (_records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
+          == _records(tfx_csv._CsvToExample, tmp_path))  # noqa: SLF001
+
+
+def test_a_column_empty_in_every_row_takes_tfx_conversion(tmp_path):
+  # CsvExampleGen writes a kind-less Feature for it, which the C++ encoder cannot
+  (tmp_path / 'a.csv').write_text('x,empty\n1,\n2,\n')
+  ours = _records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
+  assert ours == _records(tfx_csv._CsvToExample, tmp_path)  # noqa: SLF001
+  assert len(ours) == 2
+
+
+def test_long_rows_keep_their_frame(tmp_path):
+  # an entry over 127 bytes has a two-byte length: the frame stripped per column is longer
+  long_text = 'x' * 300
+  (tmp_path / 'a.csv').write_text(f'a,b\n{long_text},1\nshort,2\n')
+  assert (_records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
+          == _records(tfx_csv._CsvToExample, tmp_path))  # noqa: SLF001
