@@ -5,11 +5,11 @@ import os
 import apache_beam as beam
 import pytest
 import tensorflow as tf
+from conftest import sample_csv_path
 from tfx.components.example_gen import base_example_gen_executor
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.proto import example_gen_pb2
 
-from conftest import sample_csv_path
 from ct_pipeline import config
 from ct_pipeline.components import csv_example_gen
 
