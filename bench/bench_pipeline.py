@@ -78,7 +78,7 @@ def main() -> int:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--data', required=True, help='folder with the taxi CSV')
   p.add_argument('--train-steps', type=int, default=1000)
-  p.add_argument('--beam-mode', default=os.environ.get('CT_BEAM_MODE', 'in_memory'))
+  p.add_argument('--beam-mode', default=os.environ.get('CT_BEAM_MODE', 'auto'))
   p.add_argument('--work-dir', default=None)
   args = p.parse_args()
 

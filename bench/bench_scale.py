@@ -102,11 +102,12 @@ def run_ours(size_dir: Path, csv: Path, steps: int) -> dict:
                        'continuous_training', '2017-01-01', '-c', json.dumps(conf)],
                       size_dir / 'ours.log', env)
   (run_dir,) = [p for p in (local / 'pipeline_runs').iterdir() if p.is_dir()]
-  found = re.findall(r'pipeline finished in ([0-9.]+) s',
-                     (run_dir / 'runner.log').read_text(errors='replace'))
+  log = (run_dir / 'runner.log').read_text(errors='replace')
+  found = re.findall(r'pipeline finished in ([0-9.]+) s', log)
+  # the Beam mode the local runner ran (auto: chosen by the span's rows)
+  mode = re.findall(r'beam mode: (\w+)', log)
   return {'seconds': wall, 'rss_mb': rss, 'pipeline_s': float(found[-1]) if found else None,
-          # the local runner's Beam mode (ct_pipeline.config.DEFAULT_BEAM_MODE)
-          'beam_mode': os.environ.get('CT_BEAM_MODE', 'in_memory')}
+          'beam_mode': mode[-1] if mode else 'unknown'}
 
 
 def run_template(size_dir: Path, csv: Path, steps: int) -> dict:

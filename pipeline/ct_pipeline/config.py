@@ -1,5 +1,6 @@
 """Pipeline-wide settings shared by the runners (the TFX template's configs.py)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -33,10 +34,45 @@ EVALUATOR_SPLIT = 'test'
 # without one for the very first run (names and rule: contracts/layout.py).
 VARIANTS = contracts.layout().VARIANTS
 
-# Beam for local runs: in_memory, because on the shipped sample multi_processing's worker
-# start-up costs more than a few cores save (figures: README, Benchmarks). CT_BEAM_MODE
-# switches for big spans.
-DEFAULT_BEAM_MODE = os.environ.get('CT_BEAM_MODE', 'in_memory')
+# Beam for local runs, by the span's size (`auto`, the default): in_memory below
+# MULTI_PROCESSING_MIN_ROWS rows, where multi_processing's worker start-up and shuffling
+# cost more than the cores save; multi_processing from there. Measured on 2 cores
+# (README, Benchmarks): 150k rows 138 s in_memory vs 175 s; 1.5M rows 697 s vs 600 s; the
+# crossover, interpolated on the log scale, about 600k. CT_BEAM_MODE fixes a mode;
+# CT_BEAM_MULTI_PROCESSING_ROWS moves the crossover (more cores: lower).
+BEAM_MODES = ('in_memory', 'multi_processing', 'multi_threading')
+MULTI_PROCESSING_MIN_ROWS = int(os.environ.get('CT_BEAM_MULTI_PROCESSING_ROWS', 600_000))
+DEFAULT_BEAM_MODE = os.environ.get('CT_BEAM_MODE', 'auto')
+
+
+def span_rows(span_uri: str) -> int:
+  """The span's row count: its manifest's `rows` (the DAG's extract writes one), else
+  the lines of its *.csv files less their headers (a line break inside a quoted cell
+  counts twice: close enough to pick a Beam mode)."""
+  manifest = os.path.join(span_uri, '_MANIFEST.json')
+  if os.path.isfile(manifest):
+    with open(manifest) as f:
+      rows = json.load(f).get('rows')
+    if isinstance(rows, int):
+      return rows
+  total = 0
+  for name in sorted(os.listdir(span_uri)):
+    if name.endswith('.csv'):
+      with open(os.path.join(span_uri, name), 'rb') as f:
+        total += max(sum(block.count(b'\n') for block in iter(lambda: f.read(1 << 20), b''))
+                     - 1, 0)
+  return total
+
+
+def resolve_beam_mode(mode: str, span_uri: str,
+                      min_rows: int = MULTI_PROCESSING_MIN_ROWS) -> tuple:
+  """(mode, why) for a local run: `auto` decides by the span's rows."""
+  if mode != 'auto':
+    return mode, 'as configured'
+  rows = span_rows(span_uri)
+  if rows >= min_rows:
+    return 'multi_processing', f'auto: {rows:,} rows >= {min_rows:,}'
+  return 'in_memory', f'auto: {rows:,} rows < {min_rows:,}'
 
 
 def train_args_json(num_steps: int = TRAIN_NUM_STEPS) -> str:
@@ -49,10 +85,10 @@ def push_destination_json(base_directory: str) -> str:
   return contracts.layout().push_destination(base_directory)
 
 
-def beam_pipeline_args(mode: str = DEFAULT_BEAM_MODE, workers: int = 0) -> list:
-  if mode not in ('in_memory', 'multi_processing', 'multi_threading'):
+def beam_pipeline_args(mode: str = 'in_memory', workers: int = 0) -> list:
+  if mode not in BEAM_MODES:
     raise ValueError(f'beam mode {mode!r}: expected in_memory, multi_processing or '
-                     f'multi_threading')
+                     f'multi_threading (auto is resolved by resolve_beam_mode)')
   if mode == 'in_memory':
     # DirectRunner's default. Empty args also stop TFX from re-packaging itself as an
     # sdist for Beam workers before every Beam component (1-2 s each).

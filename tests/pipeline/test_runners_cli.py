@@ -57,3 +57,25 @@ def test_beam_args():
   assert '--direct_num_workers=2' in args
   with pytest.raises(ValueError, match="beam mode 'fast'"):
     config.beam_pipeline_args('fast')
+
+
+def test_auto_beam_mode_follows_the_span_size(tmp_path):
+  # the DAG's extract writes the row count in the span's manifest
+  span = tmp_path / 'span'
+  span.mkdir()
+  (span / '_MANIFEST.json').write_text('{"rows": 600000, "complete": true}')
+  assert config.resolve_beam_mode('auto', str(span), min_rows=600_000) == (
+      'multi_processing', 'auto: 600,000 rows >= 600,000')
+  assert config.resolve_beam_mode('auto', str(span), min_rows=600_001)[0] == 'in_memory'
+  # no manifest: the CSV lines less each file's header
+  (span / '_MANIFEST.json').unlink()
+  (span / 'part-0.csv').write_text('a\n1\n2\n3\n')
+  (span / 'part-1.csv').write_text('a\n4\n')
+  (span / 'notes.txt').write_text('x\n' * 50)
+  assert config.span_rows(str(span)) == 4
+  assert config.resolve_beam_mode('auto', str(span), min_rows=5) == (
+      'in_memory', 'auto: 4 rows < 5')
+  # a fixed mode is kept whatever the size
+  assert config.resolve_beam_mode('multi_processing', str(span)) == (
+      'multi_processing', 'as configured')
+  assert config.DEFAULT_BEAM_MODE == os.environ.get('CT_BEAM_MODE', 'auto')

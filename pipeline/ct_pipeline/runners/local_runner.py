@@ -38,7 +38,9 @@ def parse_args(argv=None):
   p.add_argument('--enable-tuning', action='store_true', help='add the KerasTuner Tuner')
   p.add_argument('--tuning-trials', type=int, default=4, help='random-search trials')
   p.add_argument('--beam-mode', default=config.DEFAULT_BEAM_MODE,
-                 choices=['in_memory', 'multi_processing', 'multi_threading'])
+                 choices=['auto', *config.BEAM_MODES],
+                 help='auto (default; CT_BEAM_MODE): in_memory below '
+                 f'{config.MULTI_PROCESSING_MIN_ROWS:,} span rows, multi_processing from there')
   p.add_argument('--beam-workers', type=int, default=0, help='0: one per core')
   p.add_argument('--pipeline-version', default=os.environ.get('CT_PIPELINE_VERSION', 'dev'))
   p.add_argument('--schema-path', default=config.SCHEMA_PATH)
@@ -75,13 +77,15 @@ def main(argv=None) -> int:
       run_id=args.run_id, baseline_model_uri=args.baseline_model_uri,
       train_args=config.train_args_json(args.train_steps),
       push_destination=layout.push_destination(layout.candidate_dir(output_dir)))
+  beam_mode, why = config.resolve_beam_mode(args.beam_mode, args.span_uri)
+  logging.info('beam mode: %s (%s)', beam_mode, why)
   p = pipeline.create_pipeline(
       pipeline_root=pipeline_root, params=params,
       with_baseline=bool(args.baseline_model_uri), schema_path=args.schema_path,
       pipeline_version=args.pipeline_version, eval_steps=args.eval_steps,
       hparams=args.hparams, enable_tuning=args.enable_tuning,
       tuning_trials=args.tuning_trials,
-      beam_pipeline_args=config.beam_pipeline_args(args.beam_mode, args.beam_workers),
+      beam_pipeline_args=config.beam_pipeline_args(beam_mode, args.beam_workers),
       metadata_connection_config=tfx.orchestration.metadata
       .sqlite_metadata_connection_config(metadata_path))
   started = time.monotonic()
