@@ -36,12 +36,13 @@ VARIANTS = contracts.layout().VARIANTS
 
 # Beam for local runs, by the span's size (`auto`, the default): in_memory below
 # MULTI_PROCESSING_MIN_ROWS rows, where multi_processing's worker start-up and shuffling
-# cost more than the cores save; multi_processing from there. Measured on 2 cores
-# (README, Benchmarks): 150k rows 138 s in_memory vs 175 s; 1.5M rows 697 s vs 600 s; the
-# crossover, interpolated on the log scale, about 600k. CT_BEAM_MODE fixes a mode;
-# CT_BEAM_MULTI_PROCESSING_ROWS moves the crossover (more cores: lower).
+# cost more than the cores save; multi_processing from there. Measured on 2 cores, the
+# pipeline alone (README, Benchmarks): 150k rows 130 s in_memory vs 168 s; 1.5M rows
+# 513 s vs 389 s; the crossover, interpolated on the log scale, about 450k rows.
+# CT_BEAM_MODE fixes a mode; CT_BEAM_MULTI_PROCESSING_ROWS moves the crossover (lower it
+# with more cores).
 BEAM_MODES = ('in_memory', 'multi_processing', 'multi_threading')
-MULTI_PROCESSING_MIN_ROWS = int(os.environ.get('CT_BEAM_MULTI_PROCESSING_ROWS', 600_000))
+MULTI_PROCESSING_MIN_ROWS = int(os.environ.get('CT_BEAM_MULTI_PROCESSING_ROWS', 450_000))
 DEFAULT_BEAM_MODE = os.environ.get('CT_BEAM_MODE', 'auto')
 
 
