@@ -16,13 +16,14 @@ from ct_pipeline.components import csv_example_gen
 # what Python's int()/float() and csv_decoder's type inference make of awkward cells: a
 # quoted comma and line break, an escaped quote, unicode, an int beyond int64 (a STRING
 # column for CsvExampleGen), ' 6' and '1_000' (ints to Python, not to Arrow), nan/inf,
-# exponents, empty and quoted-empty cells, a column that mixes ints, floats and text
-EDGE_CSV = '''i,f,s,mixed,big,spaces,sci,q
-1,1.5,abc,1,1,5,1e3,"a,b"
+# exponents, empty and quoted-empty cells, a column that mixes ints, floats and text,
+# hexadecimal (Arrow reads 0x10 as 16, int() refuses it), signs, a repeated column name
+EDGE_CSV = '''i,f,s,mixed,big,spaces,sci,q,hex,plus,dup,dup
+1,1.5,abc,1,1,5,1e3,"a,b",0x10,+5,1,a
 2,,,2.5,99999999999999999999, 6,2E-2,"line
-break"
-,3,"x y",z,3,7 ,nan,""
--4,-0.1,\u00fcn\u00ef,4,4,1_000,inf,"q""uote"
+break",0x20,-0,2,b
+,3,"x y",z,3,7 ,nan,"",,+inf,3,c
+-4,-0.1,\u00fcn\u00ef,4,4,1_000,inf,"q""uote",0X1f,1e400,4,d
 '''
 
 
@@ -95,3 +96,29 @@ def test_long_rows_keep_their_frame(tmp_path):
   (tmp_path / 'a.csv').write_text(f'a,b\n{long_text},1\nshort,2\n')
   assert (_records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
           == _records(tfx_csv._CsvToExample, tmp_path))  # noqa: SLF001
+
+
+def test_files_with_different_headers_are_refused_as_csv_example_gen_does(tmp_path):
+  (tmp_path / 'a.csv').write_text('x,y\n1,2\n')
+  (tmp_path / 'b.csv').write_text('y,x\n1,2\n')
+  with pytest.raises(RuntimeError, match='have different header'):
+    _records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
+
+
+def test_a_file_with_a_header_only_adds_no_rows(tmp_path):
+  (tmp_path / 'a.csv').write_text('x,y\n1,2\n3,4\n')
+  (tmp_path / 'b.csv').write_text('x,y')  # no line break after the header
+  (tmp_path / 'c.csv').write_text('x,y\n')
+  ours = _records(csv_example_gen._ArrowCsvToExample, tmp_path)  # noqa: SLF001
+  assert len(ours) == 2 and ours == _records(tfx_csv._CsvToExample, tmp_path)  # noqa: SLF001
+
+
+def test_frames_are_stripped_from_a_sliced_array_too():
+  import pyarrow as pa
+
+  def framed(body):
+    return b'\x0a' + csv_example_gen._varint(len(body)) + body  # noqa: SLF001
+
+  bodies = [b'a', b'b' * 200, b'c' * 20000, b'']
+  messages = pa.array([framed(b) for b in [b'x'] + bodies], type=pa.binary())[1:]
+  assert csv_example_gen._strip_frame(messages).to_pylist() == bodies  # noqa: SLF001

@@ -44,6 +44,18 @@ def _cell_type(value: str) -> int:
   return int(csv_decoder._InferValueType(value.encode('utf-8')))  # noqa: SLF001
 
 
+# what Arrow's casts are trusted with: plain decimal integers (Arrow also reads '0x10' as
+# 16, which int() refuses) and plain decimal floats; any other cell is Python's to read
+_INTEGER = r'^[+-]?[0-9]+$'
+_DECIMAL = r'(?i)^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|nan|inf|infinity)$'
+
+
+def _all_match(values, pattern: str) -> bool:
+  import pyarrow.compute as pc
+
+  return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+
 def column_type(strings) -> int:
   """The CsvExampleGen type of one Arrow string column (nulls are empty cells)."""
   import pyarrow as pa
@@ -53,18 +65,17 @@ def column_type(strings) -> int:
   if len(values) == 0:
     return UNKNOWN
   try:
-    pc.cast(values, pa.int64())
-    return INT
-  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-    pass
-  try:
-    pc.cast(values, pa.float64())
-    # what int() takes but int64 cannot hold is a STRING column for CsvExampleGen
-    if not pc.any(pc.match_substring_regex(values, r'^\s*[+-]?\d+\s*$')).as_py():
+    if _all_match(values, _INTEGER):
+      pc.cast(values, pa.int64())
+      return INT
+    if _all_match(values, _DECIMAL):
+      pc.cast(values, pa.float64())
+      # an integer beyond int64 makes the column a STRING one for CsvExampleGen
+      pc.cast(values.filter(pc.match_substring_regex(values, _INTEGER)), pa.int64())
       return FLOAT
   except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
     pass
-  # the rare cells Arrow and Python read differently (' 5', '1_000', long integers)
+  # the rare cells Arrow and Python read differently (' 5', '1_000', '+5', long integers)
   return max(_cell_type(v) for v in pc.unique(values).to_pylist())
 
 
@@ -77,9 +88,13 @@ def _values(strings, kind: int):
   if kind == STRING:
     return values.cast(pa.binary())
   target = pa.int64() if kind == INT else pa.float64()
-  try:
-    out = pc.cast(values, target)
-  except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+  out = None
+  if _all_match(values, _INTEGER if kind == INT else _DECIMAL):
+    try:
+      out = pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+      pass
+  if out is None:
     convert = int if kind == INT else float
     out = pa.array([convert(v) for v in values.to_pylist()], type=target)
   return out if kind == INT else out.cast(pa.float32())
@@ -100,8 +115,9 @@ def encode_batch(batch, types: Dict[str, int], encoder) -> List[bytes]:
   import pyarrow.compute as pc
 
   entries = []
+  position = {name: i for i, name in enumerate(batch.schema.names)}  # a repeat: the last
   for name in sorted(types):
-    strings = batch.column(batch.schema.get_field_index(name))
+    strings = batch.column(position[name])
     offsets = np.zeros(len(strings) + 1, dtype=np.int32)
     np.cumsum(strings.is_valid().to_numpy(zero_copy_only=False), out=offsets[1:])
     column = pa.ListArray.from_arrays(pa.array(offsets), _values(strings, types[name]))
@@ -128,7 +144,8 @@ def _strip_frame(messages):
   import pyarrow as pa
 
   n = len(messages)
-  offsets = np.frombuffer(messages.buffers()[1], dtype=np.int32, count=n + 1)
+  offsets = np.frombuffer(messages.buffers()[1], dtype=np.int32, count=messages.offset + n + 1
+                          )[messages.offset:]
   data = np.frombuffer(messages.buffers()[2], dtype=np.uint8)
   starts = offsets[:-1]
   # frame length: the tag byte and the varint's bytes (those with the high bit set, +1)
@@ -149,11 +166,17 @@ def _strip_frame(messages):
 
 
 def csv_header(path: str) -> List[str]:
-  """The column names on the file's first line (CsvExampleGen takes the first file's)."""
-  import csv
+  """The column names on the file's first line, read as CsvExampleGen reads them."""
+  from tfx.utils import io_utils
 
+  return io_utils.load_csv_column_names(path)
+
+
+def _has_rows(path: str) -> bool:
+  """Whether anything follows the header line (Arrow fails on a file without)."""
   with FileSystems.open(path) as f:
-    return next(csv.reader([f.readline().decode('utf-8').rstrip('\r\n')]))
+    f.readline()
+    return bool(f.read(1))
 
 
 def _batches(path: str, header: List[str]) -> Iterable:
@@ -163,6 +186,8 @@ def _batches(path: str, header: List[str]) -> Iterable:
 
   # Beam's filesystems, as CsvExampleGen reads (gs:// included); Arrow wants a file
   # object with `closed`, which TFX's GFile lacks
+  if not _has_rows(path):
+    return
   with FileSystems.open(path) as f:
     reader = pacsv.open_csv(
         f, read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, column_names=header,
@@ -178,10 +203,11 @@ def _batches(path: str, header: List[str]) -> Iterable:
 
 
 def file_types(path: str, header: List[str]) -> Dict[str, int]:
+  position = {name: i for i, name in enumerate(header)}  # a repeated name: the last
   types = {name: UNKNOWN for name in header}
   for batch in _batches(path, header):
-    for name, column in zip(batch.schema.names, batch.columns):
-      types[name] = max(types[name], column_type(column))
+    for name, i in position.items():
+      types[name] = max(types[name], column_type(batch.column(i)))
   return types
 
 
@@ -225,6 +251,9 @@ def _ArrowCsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
   if not files:
     raise RuntimeError(f'Split pattern {pattern} does not match any files.')
   header = csv_header(files[0])
+  for path in files[1:]:
+    if csv_header(path) != header:
+      raise RuntimeError(f'Files in same split {pattern} have different header.')
   types = merge_types(file_types(path, header) for path in files)
   if any(kind == UNKNOWN for kind in types.values()):
     # a column with no value in any row: CsvExampleGen writes a Feature with no kind,

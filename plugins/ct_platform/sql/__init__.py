@@ -135,16 +135,12 @@ def to_duckdb(bigquery_sql: str) -> str:
   import sqlglot
 
   tree = sqlglot.parse_one(bigquery_sql, read='bigquery')
-  # one walk over the freshly parsed tree, in place: four copying walks cost as much as
-  # the parse on the profile query
-  return tree.transform(_duckdb_fixes, copy=False).sql(dialect='duckdb')
-
-
-def _duckdb_fixes(node):
+  # each fix walks the whole tree, so it also sees inside what an earlier one rewrote;
+  # in place: the tree is this call's own, and copying per walk cost as much as the parse
   for fix in (_fix_dayofweek, _fix_approx_quantiles, _fix_row_fingerprint,
               _stream_row_level_ctes):
-    node = fix(node)
-  return node
+    tree = tree.transform(fix, copy=False)
+  return tree.sql(dialect='duckdb')
 
 
 def without_order(bigquery_sql: str) -> str:

@@ -339,3 +339,9 @@ def test_cli_profiles_csv_files_and_compares(tmp_path, capsys):
   assert verdict['retrain'] and verdict['drifted_features'] == ['company']
   assert 'company: L-infinity distance 0.5000' in capsys.readouterr().out
   assert math.isfinite(verdict['timing']['seconds'])
+
+
+def test_each_duckdb_fix_reaches_inside_another_fix_s_rewrite():
+  # the quantile rewrite replaces the call; the day-of-week fix must still reach its argument
+  out = sql.to_duckdb('SELECT APPROX_QUANTILES(EXTRACT(DAYOFWEEK FROM ts), 4) AS q FROM t')
+  assert out.startswith('SELECT RESERVOIR_QUANTILE((EXTRACT(') and '+ 1)' in out
