@@ -184,10 +184,10 @@ def _batches(path: str, header: List[str]) -> Iterable:
   import pyarrow as pa
   import pyarrow.csv as pacsv
 
-  # Beam's filesystems, as CsvExampleGen reads (gs:// included); Arrow wants a file
-  # object with `closed`, which TFX's GFile lacks
   if not _has_rows(path):
     return
+  # Beam's filesystems, as CsvExampleGen reads (gs:// included); Arrow wants a file
+  # object with `closed`, which TFX's GFile lacks
   with FileSystems.open(path) as f:
     reader = pacsv.open_csv(
         f, read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, column_names=header,
@@ -240,8 +240,10 @@ def _ArrowCsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                        split_pattern: str) -> beam.pvalue.PCollection:
   from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 
-  tfx_path = lambda: pipeline | 'CsvToExample' >> csv_executor._CsvToExample(  # noqa: E731,SLF001
-      exec_properties, split_pattern)
+  def tfx_path():
+    return pipeline | 'CsvToExample' >> csv_executor._CsvToExample(  # noqa: SLF001
+        exec_properties, split_pattern)
+
   if any('DataflowRunner' in arg for arg in exec_properties['_beam_pipeline_args']):
     # spread over Dataflow's workers, TFX's per-line conversion is not the bottleneck,
     # and reading every file once here for the types would be
