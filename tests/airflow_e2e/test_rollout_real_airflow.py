@@ -26,7 +26,11 @@ MODEL = 'chicago-taxi-tipper'
 def serving(cluster, tmp_path_factory):
   """Stand-in models, a serve port and a quick policy; stops the server the rollout starts."""
   models = serving_models.build(tmp_path_factory.mktemp('models'), 'a', 'a2')
-  policy_file = serving_models.quick_policy(tmp_path_factory.mktemp('policy') / 'policy.yaml')
+  # This test follows the rollout's path through real Airflow, not latency: CI runs it beside
+  # the orchestration suite on 2 cores, where the p99 of 200 canary requests swings by 100s
+  # of ms. The p99 check itself is tested in tests/plugins/rollout (canary.compare).
+  policy_file = serving_models.quick_policy(tmp_path_factory.mktemp('policy') / 'policy.yaml',
+                                            canary={'p99_slack_ms': 2000})
   yield models, {'serve_port': free_port(), 'serving_policy_file': str(policy_file)}
   serving_models.stop_server(cluster.local_dir)
 
@@ -43,6 +47,7 @@ def test_a_canary_promotion_starts_model_rollout_which_rolls_the_challenger_out(
 
   models, values = serving
   api.set_paused(ROLLOUT, False)
+  api.set_paused(DAG, False)  # test_real_airflow.py does so too; this file also runs alone
   # a servable champion first (rollout none: the alias moves at promotion)
   settings(api, local_pipeline_command=pipeline_with(models['a']), rollout='none', **values)
   run = api.trigger(DAG, conf={'force_retrain': True}, logical_date=logical())
@@ -81,7 +86,8 @@ def test_a_canary_promotion_starts_model_rollout_which_rolls_the_challenger_out(
   states = api.task_states(ROLLOUT, rollout_id)
   assert api.run(ROLLOUT, rollout_id)['state'] == 'success', states
   assert_no_task_failed(states)
-  assert states['wait_for_canary'] == 'success' and states['full_rollout'] == 'success'
+  assert states['wait_for_canary'] == 'success' and states['full_rollout'] == 'success', (
+      states, api.xcom(ROLLOUT, rollout_id, 'compare_canary'))
   assert states['roll_back'] == states['reject_challenger'] == 'skipped'
   # the triggerer, not a worker, waited: its log has the trigger's own lines
   task_logs = (cluster.home / 'logs' / f'dag_id={ROLLOUT}' / f'run_id={rollout_id}' /

@@ -21,15 +21,16 @@ def build(out: Path, *names: str) -> dict:
   return {k: os.path.abspath(v) for k, v in json.loads(proc.stdout.splitlines()[-1]).items()}
 
 
-def quick_policy(path: Path, **serving) -> Path:
-  """The shipped promotion policy with a short load test (2 clients, 3 s) and `serving`
-  overrides: what the rollout tests judge with."""
+def quick_policy(path: Path, canary: dict | None = None, **serving) -> Path:
+  """The shipped promotion policy with a short load test (2 clients, 3 s), `serving`
+  overrides and `canary` overrides: what the rollout tests judge with."""
   import yaml
 
   policy = yaml.safe_load((REPO / 'plugins' / 'ct_platform' / 'contracts' /
                            'promotion_policy.yaml').read_text())
   policy['serving'].update(dict(load_test_users=2, load_test_seconds=3, serving_min_qps=2),
                            **serving)
+  policy['serving']['canary'].update(canary or {})
   path.write_text(yaml.safe_dump(policy))
   return path
 
