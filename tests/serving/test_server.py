@@ -74,6 +74,31 @@ def test_each_bad_request_gets_a_400_naming_the_field_and_the_server_keeps_servi
   assert server.predict([ROW])[0] == 200
 
 
+def chunked_post(server, body: bytes):
+  """A body sent in 1 kB chunks, without a Content-Length (Transfer-Encoding: chunked)."""
+  import http.client
+  conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+  try:
+    conn.request('POST', '/v1/models/chicago-taxi-tipper:predict',
+                 (body[i:i + 1024] for i in range(0, len(body), 1024)),
+                 {'Content-Type': 'application/json'}, encode_chunked=True)
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+  finally:
+    conn.close()
+
+
+def test_a_chunked_body_is_held_to_the_same_size_limit_as_one_with_a_length(two_models):
+  server, _ = two_models
+  status, body = chunked_post(server, json.dumps({'instances': [ROW] * 3}).encode())
+  assert status == 200 and len(body['predictions']) == 3, body
+  big = json.dumps({'instances': [dict(ROW, company='x' * 30000)]}).encode()
+  status, body = chunked_post(server, big)
+  assert status == 400, body
+  assert 'over the limit of 20000 bytes (--max-body-bytes)' in body['error'], body
+  assert server.predict([ROW])[0] == 200
+
+
 def test_a_body_without_a_json_content_type_is_read_as_json_as_tf_serving_does(two_models):
   import urllib.error
   import urllib.request
