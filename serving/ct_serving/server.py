@@ -106,12 +106,17 @@ class PredictRoute:
           model_name=self.model_name, response=response, headers=headers,
           req_attributes=attributes)
     except Exception as e:  # noqa: BLE001 - answered as KServe's REST server answers it
-      handler = next((h for t, h in self.fastapi_app.exception_handlers.items()
-                      if isinstance(t, type) and isinstance(e, t)
-                      and t is not Exception), self.fastapi_app.exception_handlers[Exception])
+      handlers = self.fastapi_app.exception_handlers  # most specific class first, as Starlette
+      handler = next(handlers[t] for t in type(e).__mro__ if t in handlers)
       return await (await handler(None, e))(scope, receive, send)
     response_headers.update(more_headers)
     response_headers.pop('content-length', None)
+    if not isinstance(response, dict):  # a CloudEvent's bytes, a stream: KServe's own answer
+      from starlette.responses import Response, StreamingResponse
+      answer = (Response(content=response, headers=response_headers)
+                if isinstance(response, (bytes, str))
+                else StreamingResponse(content=response))
+      return await answer(scope, receive, send)
     content = orjson.dumps(response)
     out = [(b'content-type', b'application/json'),
            (b'content-length', str(len(content)).encode())]
@@ -191,7 +196,9 @@ def main(argv=None) -> int:
   rest = RESTServer('kserve.model_server:app', server.dataplane,
                     server.model_repository_extension, args.port, grace_period=10)
   rest.config.host = args.host
-  rest.config.access_log = args.access_log
+  if not args.access_log:  # uvicorn decides per connection by the logger's handlers
+    access = logging.getLogger('uvicorn.access')
+    access.handlers, access.propagate = [], False
   # uvicorn re-raises the stop signal after its graceful shutdown; with these handlers the
   # re-raise returns here, and the log is drained before the process ends.
   for sig in (signal.SIGINT, signal.SIGTERM):
@@ -204,7 +211,7 @@ def main(argv=None) -> int:
     finally:
       watcher.cancel()
 
-  import uvloop  # uvicorn's own choice when it runs the loop; here we run it
+  import uvloop  # a faster loop than asyncio's (KServe's own runner asks uvicorn for asyncio)
 
   try:
     uvloop.run(serve())

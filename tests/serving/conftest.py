@@ -28,9 +28,10 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def post(url: str, body, timeout=30) -> tuple[int, dict]:
+def post(url: str, body, headers: dict | None = None, timeout=30) -> tuple[int, dict]:
   data = body if isinstance(body, bytes) else json.dumps(body).encode()
-  req = urllib.request.Request(url, data=data, headers={'Content-Type': 'application/json'})
+  req = urllib.request.Request(url, data=data,
+                               headers=headers or {'Content-Type': 'application/json'})
   try:
     with urllib.request.urlopen(req, timeout=timeout) as r:
       return r.status, json.loads(r.read())

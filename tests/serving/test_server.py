@@ -99,6 +99,28 @@ def test_a_chunked_body_is_held_to_the_same_size_limit_as_one_with_a_length(two_
   assert server.predict([ROW])[0] == 200
 
 
+def test_a_structured_cloudevent_is_answered_as_kserve_answers_it(two_models):
+  """KServe's data plane answers a CloudEvent with a CloudEvent (bytes, not a dict)."""
+  server, _ = two_models
+  event = {'specversion': '1.0', 'type': 'predict', 'source': 'tests', 'id': 'e-1',
+           'time': '2026-12-07T12:00:00Z',
+           'datacontenttype': 'application/json', 'data': {'instances': [ROW]}}
+  status, body = post(f'{server.base}/v1/models/chicago-taxi-tipper:predict',
+                      json.dumps(event).encode(),
+                      {'Content-Type': 'application/cloudevents+json'})
+  assert status == 200, body
+  assert len(body['data']['predictions']) == 1 and body['specversion'] == '1.0', body
+
+
+def test_the_server_log_has_no_line_per_request_unless_asked(two_models):
+  server, _ = two_models
+  for _ in range(3):
+    assert server.predict([ROW])[0] == 200
+  time.sleep(0.5)
+  output = server.log()
+  assert 'predict HTTP/1.1" 200' not in output and 'kserve.trace' not in output, output[-2000:]
+
+
 def test_a_body_without_a_json_content_type_is_read_as_json_as_tf_serving_does(two_models):
   import urllib.error
   import urllib.request
