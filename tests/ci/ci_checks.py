@@ -34,6 +34,31 @@ def make_prerequisites(target: str, makefile: Path = REPO / 'Makefile') -> list:
   raise KeyError(target)
 
 
+def make_recipe(target: str, makefile: Path = REPO / 'Makefile') -> str:
+  """The target's recipe lines (tab-indented, continuation lines included), joined."""
+  lines, inside = [], False
+  for line in makefile.read_text().splitlines():
+    if inside:
+      if not line.startswith('\t'):
+        break
+      lines.append(line)
+    elif re.match(rf'^{re.escape(target)}\s*:(?![:=])', line):
+      inside = True
+  return '\n'.join(lines)
+
+
+def make_targets_run(target: str, makefile: Path = REPO / 'Makefile') -> list:
+  """What `make target` runs, as the targets that do the work: a prerequisite whose recipe
+  calls `$(MAKE) X` stands for those X (recursively)."""
+
+  def doing(name):
+    called = re.findall(r'\$\(MAKE\)(?:\s+-\w+)*\s+([a-z][\w-]*)', make_recipe(name, makefile))
+    return [t for c in called for t in doing(c)] if called else [name]
+
+  return [t for prerequisite in make_prerequisites(target, makefile)
+          for t in doing(prerequisite)]
+
+
 def dockerfile_instructions(dockerfile: Path) -> list:
   """(INSTRUCTION, rest) pairs, continuation lines joined, comments dropped."""
   lines, current = [], ''

@@ -13,7 +13,7 @@ from ci_checks import (
   check_jsonschema,
   copy_sources,
   dockerignored,
-  make_prerequisites,
+  make_targets_run,
   makefile_targets,
 )
 
@@ -111,7 +111,7 @@ def test_every_called_make_target_script_and_module_exists(build):
       for path in re.findall(r'(?<![\w/.-])(scripts/[\w./-]+)', text):
         assert (REPO / path).is_file(), f'step {step["id"]}: {path} missing'
   # the targets `make test` runs are the ones Cloud Build runs
-  assert set(make_prerequisites('test')) - {'envs'} <= called
+  assert set(make_targets_run('test')) - {'envs'} <= called
   assert {'envs', 'compile', 'deploy'} <= called
 
 
