@@ -143,6 +143,21 @@ class AirflowCluster:
     path = self.logs / f'{name}.log'
     return path.read_text(errors='replace')[-chars:] if path.exists() else ''
 
+  def wait_parked(self, dag_id: str, run_id: str, task_id: str, timeout=60) -> None:
+    """Waits until the scheduler has taken the executor's event for a task's parked attempt
+    (deferred, awaiting input). In Airflow 3.3 an answer or a trigger event that resumes the
+    task before then gets the resumed attempt failed by that stale event ("finished with
+    state success, but the task instance's state attribute is queued";
+    apache/airflow#72716); a person answering takes longer than this wait, a test does not."""
+    line = (f"Received executor event with state success for task instance TaskInstanceKey("
+            f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}'")
+    deadline = time.monotonic() + timeout
+    while line not in (self.logs / 'scheduler.log').read_text(errors='replace'):
+      if time.monotonic() > deadline:
+        raise TimeoutError(f'the scheduler took no executor event for {task_id} of {run_id} '
+                           f'in {timeout} s:\n{self.log_tail("scheduler")}')
+      time.sleep(0.3)
+
   def db(self, sql: str, *args) -> list[tuple]:
     """Rows of a query on the metadata DB, opened read-only."""
     con = sqlite3.connect(f'file:{self.home / "airflow.db"}?mode=ro', uri=True, timeout=30)

@@ -203,24 +203,20 @@ def test_a_dry_run_trains_and_gates_but_never_promotes(cluster, api):
   assert registry_files(cluster) == before_files
 
 
-def _manual_run(api, timeout_hours=1.0):
+def _manual_run(cluster, api, timeout_hours=1.0):
   settings(api, approval_timeout_hours=timeout_hours)
   run = api.trigger(DAG, conf={'force_retrain': True, 'promotion_mode': 'manual'},
                     logical_date=logical())
   ti = api.wait_task(DAG, run['dag_run_id'], 'request_approval', 'awaiting_input')
   assert ti['state'] == 'awaiting_input'
-  # Answer like a person, not within a second: in Airflow 3.3.1 an answer that lands
-  # before the scheduler has taken the executor's event for the parked attempt gets the
-  # resumed task failed ("finished with state success, but the task instance's state
-  # attribute is queued"); the scheduler takes it within its next loop.
-  time.sleep(3)
+  cluster.wait_parked(DAG, run['dag_run_id'], 'request_approval')  # as a person would
   return run['dag_run_id']
 
 
 @pytest.mark.parametrize('choice', ['Approve', 'Reject'])
 def test_manual_mode_answered_through_the_hitl_rest_endpoint(cluster, api, choice):
   before_files, before = registry_files(cluster), champion(cluster)
-  run_id = _manual_run(api)
+  run_id = _manual_run(cluster, api)
   detail = api.get(f'/dags/{DAG}/dagRuns/{run_id}/taskInstances/request_approval/-1/'
                    f'hitlDetails')
   assert detail['options'] == ['Approve', 'Reject'] and 'passed the promotion gate' in (
@@ -242,7 +238,7 @@ def test_manual_mode_answered_through_the_hitl_rest_endpoint(cluster, api, choic
 
 def test_an_unanswered_approval_rejects_when_it_times_out(cluster, api):
   before_files = registry_files(cluster)
-  run_id = _manual_run(api, timeout_hours=8 / 3600)  # 8 s
+  run_id = _manual_run(cluster, api, timeout_hours=8 / 3600)  # 8 s
   done = api.wait_run(DAG, run_id, timeout=120)
   states = api.task_states(DAG, run_id)
   assert done['state'] == 'success', states

@@ -240,6 +240,7 @@ def test_trigger_and_approve_a_manual_promotion_in_the_ui(cluster, api, browser)
     assert run['run_type'] == 'manual' and run['triggering_user_name'] == 'admin', run
     assert {k: run['conf'].get(k) for k in FORM} == FORM, run['conf']
     api.wait_task(DAG, run_id, 'request_approval', 'awaiting_input', timeout=240)
+    cluster.wait_parked(DAG, run_id, 'request_approval')  # apache/airflow#72716
 
     ui.step = '5 required actions'
     ui.open('/required_actions?response_received=false')  # the UI's own "view all" link
