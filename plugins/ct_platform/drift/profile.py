@@ -17,8 +17,10 @@ import json
 from ct_platform.sql import NUMERIC_TYPES, canonical_type  # noqa: F401  (re-exported)
 
 # Fine quantiles per histogram bucket: a quantiles histogram's counts are known to
-# 1 / (buckets * FINE) of the rows (0.1% with 10 buckets)
-FINE = 100
+# 1 / (buckets * FINE) of the rows (0.5% with 10 buckets). Locally each fine quantile
+# costs a selection over the 100,000-value reservoir: 1,001 of them took 0.14 s a feature
+# at 1M rows, 201 take 0.03 s (11 took 0.02 s)
+FINE = 20
 
 
 def profile_kind(column_type: str, configured: str | None) -> str:

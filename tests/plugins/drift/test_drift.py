@@ -16,7 +16,7 @@ from ct_platform.contracts import ContractError
 from ct_platform.drift import metrics
 from ct_platform.drift.cli import main as drift_cli
 from ct_platform.drift.cli import profile_duckdb_table
-from ct_platform.drift.profile import canonical_type, quantiles_from_fine, quantiles_histogram
+from ct_platform.drift.profile import FINE, canonical_type, quantiles_from_fine, quantiles_histogram
 from ct_platform.drift.report import drift_report_html
 
 CONFIG = drift.load_drift_config()
@@ -73,21 +73,24 @@ def test_quantiles_histogram_matches_tfdv_bin_weights():
 
 
 def test_fine_quantiles_give_the_tfdv_sketch_counts_ties_included():
-  # the same ten values, 1,000 times each in proportion: 10,000 values, 1,001 fine quantiles
+  # the ten values in proportion, 10,000 values; buckets * FINE + 1 fine quantiles
   values = sorted([0.0] * 5000 + [1.0] * 1000 + [2.0] * 2000 + [3.0] * 1000 + [10.0] * 1000)
-  fine = [values[min(len(values) - 1, len(values) * j // 1000)] for j in range(1001)]
+  last = 10 * FINE
+  fine = [values[min(len(values) - 1, len(values) * j // last)] for j in range(last + 1)]
   boundaries, cumulative = quantiles_from_fine(fine, len(values), 0.0, 10.0, 10)
   assert boundaries == [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 10.0, 10.0]
   exact = [sum(v <= b for v in values) for b in boundaries]  # what a second pass counts
-  assert all(abs(c - e) <= len(values) / 1000 for c, e in zip(cumulative, exact)), (
+  assert all(abs(c - e) <= len(values) / last for c, e in zip(cumulative, exact)), (
       cumulative, exact)
   hist = quantiles_histogram(boundaries, cumulative)
   assert sum(b[2] for b in hist) == pytest.approx(len(values))
-  assert [b[2] for b in hist[:4]] == pytest.approx([1250] * 4, abs=10)  # the zeros, 4 buckets
+  # the zeros over the 4 point buckets
+  assert [b[2] for b in hist[:4]] == pytest.approx([1250] * 4, abs=len(values) / last)
   # without ties: k / buckets of the values, the ends the exact min and max
-  fine = [0.5 + j for j in range(1001)]
-  boundaries, cumulative = quantiles_from_fine(fine, 5000, 0.0, 1001.0, 10)
-  assert boundaries[0] == 0.0 and boundaries[-1] == 1001.0 and boundaries[5] == 500.5
+  fine = [0.5 + j for j in range(last + 1)]
+  boundaries, cumulative = quantiles_from_fine(fine, 5000, 0.0, last + 1.0, 10)
+  assert boundaries[0] == 0.0 and boundaries[-1] == last + 1.0
+  assert boundaries[5] == fine[last // 2]
   assert cumulative == [500.0 * k for k in range(11)]
   assert quantiles_from_fine(None, 0, None, None, 10) == ([None], [0])
 
