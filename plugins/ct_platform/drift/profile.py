@@ -246,20 +246,25 @@ def equal_width_histogram(low, high, buckets: int, counts: dict) -> list:
 def quantiles_from_fine(fine: list | None, finite: int, low, high, buckets: int) -> tuple:
   """(boundaries, cumulative counts) of a quantiles histogram from `buckets * FINE + 1`
   fine quantiles of `finite` values: boundary k is fine quantile k * FINE (the ends the
-  exact min and max), and the values <= it are estimated as finite * j / (buckets * FINE),
-  j the last fine quantile equal to it. Without ties that is finite * k / buckets, as
-  quantiles are; a value held by many rows spans many fine quantiles, so its weight is
-  known to 1 / (buckets * FINE) of the rows: what the exact second pass gave, within that."""
+  exact min and max), and the values <= it are (finite - 1) * j // (buckets * FINE) + 1,
+  j the last fine quantile equal to it: the rank of the last copy of that value, exact
+  when fine quantile j is value floor((finite - 1) * j / (buckets * FINE)) of the sorted
+  values (DuckDB's reservoir, up to buckets * FINE + 1 values; beyond, within
+  1 / (buckets * FINE) of the rows). Without ties boundary k has k / buckets of the values
+  below it; a value held by many rows spans many fine quantiles, so its weight is known
+  as the exact second pass knew it, within that."""
   if not fine or not finite or low is None:
     return [None], [0]
-  fine = [low, *fine[1:-1], high]
+  # the ends exact; inside, sorted and within them (a sketch's values are the data's, in
+  # order, but nothing below may rely on it)
+  fine = [low, *sorted(min(max(v, low), high) for v in fine[1:-1]), high]
   last = len(fine) - 1
   boundaries, cumulative = [], []
   for k in range(buckets + 1):
     b = fine[last * k // buckets]
-    j = bisect.bisect_right(fine, b) - 1  # the fine quantiles are sorted
+    j = bisect.bisect_right(fine, b) - 1
     boundaries.append(b)
-    cumulative.append(finite * j / last)
+    cumulative.append((finite - 1) * j // last + 1)
   return boundaries, cumulative
 
 

@@ -91,7 +91,7 @@ def test_fine_quantiles_give_the_tfdv_sketch_counts_ties_included():
   boundaries, cumulative = quantiles_from_fine(fine, 5000, 0.0, last + 1.0, 10)
   assert boundaries[0] == 0.0 and boundaries[-1] == last + 1.0
   assert boundaries[5] == fine[last // 2]
-  assert cumulative == [500.0 * k for k in range(11)]
+  assert cumulative == [1] + [500 * k for k in range(1, 11)]  # the min is one value
   assert quantiles_from_fine(None, 0, None, None, 10) == ([None], [0])
 
 
@@ -160,6 +160,24 @@ def test_profile_sql_is_bigquery_text_and_counts_exactly():
   company = profile['features']['company']
   assert company['values'] == {'a': 70, 'b': 30} and company['distinct'] == 2
   assert profile['features']['trips']['type'] == 'INT64'
+
+
+@pytest.mark.parametrize('fares', [
+    [1.0, 2.0], [5.0], [float(i) for i in range(10)],
+    [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 10.0],
+    [float(i % 7) for i in range(150)], [float(i % 13) * 1.5 for i in range(5000)]])
+def test_the_one_pass_histogram_has_the_exact_counts_of_small_windows(fares):
+  """Up to buckets * FINE + 1 values the fine quantiles hold every value, so the counts
+  equal what a second pass counting values <= each boundary gives (ties included); beyond,
+  each is within 1 / (buckets * FINE) of the rows."""
+  con = duckdb.connect()
+  _table(con, 'trips', [(f, 1, 'a') for f in fares])
+  fare = profile_duckdb_table(con, 'trips', _config())['features']['fare']
+  bounds = [b[0] for b in fare['histogram']] + [fare['histogram'][-1][1]]
+  exact = quantiles_histogram(bounds, [sum(v <= b for v in fares) for b in bounds])
+  slack = 0 if len(fares) <= 10 * FINE + 1 else len(fares) / (10 * FINE)
+  assert [b[2] for b in fare['histogram']] == pytest.approx([b[2] for b in exact],
+                                                             abs=slack + 1e-9), (fare, exact)
 
 
 def test_profile_counts_rows_that_are_exact_copies():
