@@ -163,8 +163,8 @@ test-orchestration-and-airflow: env-orchestration env-pipeline env-serving
 	  rc=$$?; wait $$e2e; rc2=$$?; echo "== tests/airflow_e2e"; cat $(E2E_LOG); \
 	  exit $$(( rc || rc2 ))
 
-# ... and the demo beside the pipeline and serving suites (TFX on 2 cores leaves room: the
-# pair took 11 min, against 16 one after the other).
+# ... and the demo beside the pipeline and serving suites (TFX on 2 cores leaves some room:
+# 11 min for the pair alone here against 16 one after the other; about 17 against 19 in CI).
 DEMO_LOG := build/test-output/test-demo.log
 test-pipeline-serving-and-demo: envs
 	@mkdir -p $(dir $(DEMO_LOG))

@@ -27,6 +27,20 @@ from ct_serving.prediction_log import PredictionLog
 log = logging.getLogger('ct_serving')
 
 
+async def read_body(receive, limit: float = float('inf')) -> bytes | None:
+  """An ASGI request's body, None if the client went away; reading stops once it is over
+  `limit` bytes (what was read is returned, longer than the limit)."""
+  chunks, size, more = [], 0, True
+  while more and size <= limit:
+    message = await receive()
+    if message['type'] != 'http.request':
+      return None
+    chunks.append(message.get('body', b''))
+    size += len(chunks[-1])
+    more = message.get('more_body', False)
+  return b''.join(chunks)
+
+
 class BodyLimit:
   """Refuses a body over max_body_bytes with a 400 before KServe parses it: by its
   Content-Length, or, for a chunked body (which has none), while it arrives. A plain ASGI
@@ -44,15 +58,11 @@ class BodyLimit:
       if size.isdigit() and int(size) > self.max_body_bytes:
         return await self.refuse(int(size), scope, receive, send)
       return await self.app(scope, receive, send)
-    body, more = b'', True
-    while more:
-      message = await receive()
-      if message['type'] != 'http.request':  # the client went away
-        return
-      body += message.get('body', b'')
-      more = message.get('more_body', False)
-      if len(body) > self.max_body_bytes:
-        return await self.refuse(len(body), scope, receive, send, at_least=True)
+    body = await read_body(receive, self.max_body_bytes)
+    if body is None:  # the client went away
+      return
+    if len(body) > self.max_body_bytes:
+      return await self.refuse(len(body), scope, receive, send, at_least=True)
     whole = [{'type': 'http.request', 'body': body, 'more_body': False}]
 
     async def receive_again():
@@ -88,13 +98,9 @@ class PredictRoute:
     import orjson
     from kserve.errors import ModelNotReady
 
-    body, more = b'', True
-    while more:
-      message = await receive()
-      if message['type'] != 'http.request':  # the client went away
-        return
-      body += message.get('body', b'')
-      more = message.get('more_body', False)
+    body = await read_body(receive)
+    if body is None:  # the client went away
+      return
     headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in scope['headers']}
     try:
       if not await self.dataplane.model_ready(self.model_name, True):

@@ -151,12 +151,14 @@ class AirflowCluster:
     apache/airflow#72716); a person answering takes longer than this wait, a test does not."""
     line = (f"Received executor event with state success for task instance TaskInstanceKey("
             f"dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}'")
-    deadline = time.monotonic() + timeout
-    while line not in (self.logs / 'scheduler.log').read_text(errors='replace'):
-      if time.monotonic() > deadline:
-        raise TimeoutError(f'the scheduler took no executor event for {task_id} of {run_id} '
-                           f'in {timeout} s:\n{self.log_tail("scheduler")}')
-      time.sleep(0.3)
+    deadline, seen = time.monotonic() + timeout, ''
+    with open(self.logs / 'scheduler.log', errors='replace') as log:
+      while line not in seen:  # only what the log gained since the last look
+        if time.monotonic() > deadline:
+          raise TimeoutError(f'the scheduler took no executor event for {task_id} of {run_id} '
+                             f'in {timeout} s:\n{self.log_tail("scheduler")}')
+        time.sleep(0.3)
+        seen = seen[-len(line):] + log.read()
 
   def db(self, sql: str, *args) -> list[tuple]:
     """Rows of a query on the metadata DB, opened read-only."""
