@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,9 @@ VARIABLE_NAME = 'ct_settings'
 # Written by scripts/deploy.py next to the DAG files: the git sha and where that
 # version's compiled pipeline lives (<bucket>/data/ct/pipelines/<sha>/).
 DEPLOY_CONFIG_NAME = 'ct_deploy.json'
+# a size as DuckDB's memory_limit takes it
+MEMORY_SIZE = re.compile(r'^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$',
+                         re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +41,11 @@ class Settings:
   rollout: str = 'none'            # none | canary
   # the source table, as BigQuery names it (the local warehouse attaches the same name)
   source_table: str = 'bigquery-public-data.chicago_taxi_trips.taxi_trips'
+  # the local warehouse's DuckDB memory_limit per session (e.g. 512MB, 2GB): beyond it a
+  # sort or grouping spills to the temp folder and cached table blocks are dropped, so tasks
+  # running side by side on a worker each stay bounded ('' = DuckDB's default, 80% of RAM;
+  # below about 256MB a 10M-row drift profile runs out: its grouping needs that much)
+  warehouse_memory_limit: str = '2GB'
   # local state
   local_dir: str = ''              # default: <repo>/.local (CT_LOCAL_DIR)
   warehouse_path: str = ''         # default: <local_dir>/warehouse.duckdb
@@ -236,6 +245,10 @@ def load_settings(overrides: dict | None = None, use_variable: bool = True) -> S
       except (TypeError, ValueError) as e:
         raise ValueError(f'setting {name}: {value!r} is not a valid '
                          f'{_FIELDS[name].type} ({e})') from e
+  limit = values.get('warehouse_memory_limit', Settings.warehouse_memory_limit)
+  if limit and not MEMORY_SIZE.match(limit):
+    raise ValueError(f'setting warehouse_memory_limit: {limit!r} is not a memory size '
+                     f"(a number and a unit: '256MB', '2GB'; '' for DuckDB's default)")
   for name, allowed in (('warehouse', ('duckdb', 'bigquery')),
                         ('runner', ('local', 'vertex', 'kfp')),
                         ('registry', ('local', 'vertex')),

@@ -43,6 +43,9 @@ def test_the_gcp_profile_selects_the_google_backends(monkeypatch):
     ({'runner': 'airflow'}, "setting runner: 'airflow' is not one of ['local', 'vertex', 'kfp']"),
     ({'warehouse': 'snowflake'}, "warehouse: 'snowflake' is not one of"),
     ({'profile': 'azure'}, "CT_PROFILE: 'azure' is not one of ['gcp', 'local']"),
+    ({'warehouse_memory_limit': 'lots'},
+     "setting warehouse_memory_limit: 'lots' is not a memory size"),
+    ({'warehouse_memory_limit': '256'}, "warehouse_memory_limit: '256' is not a memory size"),
 ])
 def test_bad_settings_name_the_field_and_the_value(overrides, message):
   with pytest.raises(ValueError) as raised:

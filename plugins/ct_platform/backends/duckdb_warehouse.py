@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from pathlib import Path
 
 from ct_platform import sql
@@ -29,18 +30,30 @@ TAXI_TRIPS_COLUMNS = [
 ]
 
 
+def limit_memory(con, memory_limit: str) -> None:
+  """Holds a DuckDB session to memory_limit ('' leaves DuckDB's default): what does not
+  fit spills under the system temp folder (an in-memory session's default is `.tmp` in
+  whatever folder the worker runs in)."""
+  if memory_limit:
+    con.execute(f"SET memory_limit = '{memory_limit}'")  # checked by the settings
+    spill = Path(tempfile.gettempdir(), 'duckdb-spill').as_posix().replace("'", "''")
+    con.execute(f"SET temp_directory = '{spill}'")
+
+
 class DuckDBWarehouse:
   # the extract runs in-process: a killed task takes it down, nothing to cancel
   running_job = None
 
-  def __init__(self, path, source_table: str):
+  def __init__(self, path, source_table: str, memory_limit: str = ''):
     self.path = Path(path)
     self.source_table = source_table
+    self.memory_limit = memory_limit
     self.catalog, self.dataset, self.table = source_table.split('.')
 
   @classmethod
   def from_settings(cls, settings):
-    return cls(settings.warehouse_file, settings.source_table)
+    return cls(settings.warehouse_file, settings.source_table,
+               settings.warehouse_memory_limit)
 
   def connect(self, read_only=True):
     import duckdb
@@ -48,6 +61,7 @@ class DuckDBWarehouse:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute('SET enable_progress_bar = false')
+    limit_memory(con, self.memory_limit)
     con.execute(f"ATTACH '{self.path}' AS \"{self.catalog}\" (READ_ONLY {read_only})")
     return con
 

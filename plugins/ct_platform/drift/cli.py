@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ct_platform import drift
+from ct_platform.config import Settings
 
 
 def profile_duckdb_table(con, table: str, config) -> dict:
@@ -36,12 +37,16 @@ def profile_duckdb_table(con, table: str, config) -> dict:
 def _profile(args, config) -> dict:
   import duckdb
 
+  from ct_platform.backends.duckdb_warehouse import limit_memory
+
   if args.csv:
     con = duckdb.connect()
+    limit_memory(con, args.memory_limit)  # before a table can use the temp folder
     literal = str(args.csv).replace("'", "''")  # DDL takes no prepared parameters
     con.execute(f"CREATE TABLE span_data AS SELECT * FROM read_csv('{literal}', header=true)")
     return profile_duckdb_table(con, 'span_data', config)
   con = duckdb.connect(str(args.duckdb), read_only=True)
+  limit_memory(con, args.memory_limit)
   try:
     return profile_duckdb_table(con, args.table, config)
   finally:
@@ -58,6 +63,9 @@ def main(argv=None) -> int:
   src.add_argument('--csv', type=Path)
   src.add_argument('--duckdb', type=Path)
   pr.add_argument('--table', default='span_data')
+  pr.add_argument('--memory-limit', default=Settings.warehouse_memory_limit,
+                  help="DuckDB's memory_limit, as the DAG's local warehouse sets it "
+                       '(setting warehouse_memory_limit); default %(default)s')
   pr.add_argument('--out', type=Path, required=True)
   cp = sub.add_parser('compare', help='compare two profiles and decide')
   cp.add_argument('--baseline', type=Path, required=True)

@@ -25,3 +25,29 @@ def test_empty_window(duckdb_warehouse, tmp_path):
   window = resolve_window(window_end='2010-01-01', window_days=30)
   manifest = duckdb_warehouse.extract_span(window, str(tmp_path / 'empty'), {})
   assert manifest['rows'] == 0
+
+
+def test_the_warehouse_session_is_held_to_the_memory_limit_setting(duckdb_warehouse):
+  import tempfile
+
+  from ct_platform.backends.duckdb_warehouse import DuckDBWarehouse
+  from ct_platform.config import load_settings
+
+  settings = load_settings({'warehouse_memory_limit': '300MB',
+                            'warehouse_path': str(duckdb_warehouse.path)}, use_variable=False)
+  con = DuckDBWarehouse.from_settings(settings).connect()
+  try:
+    limit, spill = con.execute("SELECT current_setting('memory_limit'), "
+                               "current_setting('temp_directory')").fetchone()
+    assert con.execute('SELECT count(*) FROM "bigquery-public-data".chicago_taxi_trips.'
+                       'taxi_trips').fetchone()[0] == 3
+  finally:
+    con.close()
+  assert limit == '286.1 MiB'  # DuckDB reports 300MB (10^6 bytes) in MiB
+  # an in-memory session would spill into `.tmp` under the worker's current folder
+  assert spill.startswith(tempfile.gettempdir())
+  unlimited = DuckDBWarehouse(duckdb_warehouse.path, settings.source_table).connect()
+  try:
+    assert unlimited.execute("SELECT current_setting('memory_limit')").fetchone()[0] != limit
+  finally:
+    unlimited.close()
