@@ -117,7 +117,13 @@ def create_pipeline(
         # Transform's own pre- and post-transform statistics and anomalies are read by
         # nothing here (StatisticsGen and ExampleValidator already judge the raw span,
         # and the gate stops on their anomalies); they cost 12 of its 32 s on the sample
-        disable_statistics=True)
+        disable_statistics=True,
+        # tf.Transform's TF1 graph mode: the TF2 path traces the 16-feature
+        # preprocessing_fn as tf.functions several times over (analysis graph, each
+        # phase, the saved transform_fn); graph mode builds it once. 23 -> 15 s on the
+        # sample, the same AUC; the Trainer's transform layer, the serving signature and
+        # the serving env load its transform_fn as they load the TF2 one
+        force_tf_compat_v1=True)
     components.append(transform)
 
     trainer_args = dict(
