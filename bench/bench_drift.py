@@ -58,6 +58,9 @@ def run_ours(db: Path, size: int, out: Path, memory_limit: str | None = None) ->
   env = dict(os.environ, PYTHONPATH=str(REPO / 'plugins'))
   cli = [sys.executable, '-m', 'ct_platform.drift.cli']
   limit = [] if memory_limit is None else ['--memory-limit', memory_limit]
+  if memory_limit is not None:  # its own files: the default run's stay as they were
+    out = out / f'memory-limit-{memory_limit}'
+    out.mkdir(parents=True, exist_ok=True)
   results = []
   for name in ('base', 'new'):
     subprocess.run(cli + ['profile', '--duckdb', str(db), '--table', f'{name}_{size}',

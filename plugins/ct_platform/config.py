@@ -21,9 +21,27 @@ VARIABLE_NAME = 'ct_settings'
 # Written by scripts/deploy.py next to the DAG files: the git sha and where that
 # version's compiled pipeline lives (<bucket>/data/ct/pipelines/<sha>/).
 DEPLOY_CONFIG_NAME = 'ct_deploy.json'
-# a size as DuckDB's memory_limit takes it
-MEMORY_SIZE = re.compile(r'^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$',
+# a size as DuckDB's memory_limit takes it: a number and a unit
+MEMORY_SIZE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$',
                          re.IGNORECASE)
+_MEMORY_UNITS = {'b': 1, 'kb': 10**3, 'mb': 10**6, 'gb': 10**9, 'tb': 10**12,
+                 'kib': 2**10, 'mib': 2**20, 'gib': 2**30, 'tib': 2**40}
+# below this DuckDB cannot run a profile's aggregates at all ("failed to allocate")
+MIN_WAREHOUSE_MEMORY = 64 * 10**6
+
+
+def check_memory_limit(value: str, name: str = 'setting warehouse_memory_limit') -> str:
+  """value if it is '' (DuckDB's default) or a size DuckDB can work in; else ValueError."""
+  if not value:
+    return value
+  match = MEMORY_SIZE.match(value)
+  if not match:
+    raise ValueError(f'{name}: {value!r} is not a memory size (a number and a unit: '
+                     f"'256MB', '2GB'; '' for DuckDB's default)")
+  if float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()] < MIN_WAREHOUSE_MEMORY:
+    raise ValueError(f'{name}: {value!r} is below 64MB, too little for DuckDB to run the '
+                     f"warehouse's queries; use at least '256MB' ('' for DuckDB's default)")
+  return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,10 +263,7 @@ def load_settings(overrides: dict | None = None, use_variable: bool = True) -> S
       except (TypeError, ValueError) as e:
         raise ValueError(f'setting {name}: {value!r} is not a valid '
                          f'{_FIELDS[name].type} ({e})') from e
-  limit = values.get('warehouse_memory_limit', Settings.warehouse_memory_limit)
-  if limit and not MEMORY_SIZE.match(limit):
-    raise ValueError(f'setting warehouse_memory_limit: {limit!r} is not a memory size '
-                     f"(a number and a unit: '256MB', '2GB'; '' for DuckDB's default)")
+  check_memory_limit(values.get('warehouse_memory_limit', Settings.warehouse_memory_limit))
   for name, allowed in (('warehouse', ('duckdb', 'bigquery')),
                         ('runner', ('local', 'vertex', 'kfp')),
                         ('registry', ('local', 'vertex')),

@@ -46,6 +46,7 @@ def test_the_gcp_profile_selects_the_google_backends(monkeypatch):
     ({'warehouse_memory_limit': 'lots'},
      "setting warehouse_memory_limit: 'lots' is not a memory size"),
     ({'warehouse_memory_limit': '256'}, "warehouse_memory_limit: '256' is not a memory size"),
+    ({'warehouse_memory_limit': '100KB'}, "warehouse_memory_limit: '100KB' is below 64MB"),
 ])
 def test_bad_settings_name_the_field_and_the_value(overrides, message):
   with pytest.raises(ValueError) as raised:

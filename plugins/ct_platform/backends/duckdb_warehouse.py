@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from ct_platform import sql
+from ct_platform.config import check_memory_limit
 from ct_platform.spans import SpanWriter
 
 # Columns and types of bigquery-public-data.chicago_taxi_trips.taxi_trips.
@@ -31,13 +33,16 @@ TAXI_TRIPS_COLUMNS = [
 
 
 def limit_memory(con, memory_limit: str) -> None:
-  """Holds a DuckDB session to memory_limit ('' leaves DuckDB's default): what does not
-  fit spills under the system temp folder (an in-memory session's default is `.tmp` in
-  whatever folder the worker runs in)."""
+  """Holds a fresh DuckDB session to memory_limit ('' leaves DuckDB's default): what does
+  not fit spills into a folder of its own under the system temp folder. Its own: DuckDB
+  names spill files alike in every session and, closing, deletes the `duckdb_temp_*` files
+  of the folder it used, so sessions sharing one would read and delete each other's
+  (an in-memory session's default is `.tmp` under whatever folder the worker runs in).
+  DuckDB creates the folder at the first spill and removes it on close."""
   if memory_limit:
-    con.execute(f"SET memory_limit = '{memory_limit}'")  # checked by the settings
-    spill = Path(tempfile.gettempdir(), 'duckdb-spill').as_posix().replace("'", "''")
-    con.execute(f"SET temp_directory = '{spill}'")
+    con.execute(f"SET memory_limit = '{check_memory_limit(memory_limit)}'")
+    spill = Path(tempfile.gettempdir(), f'duckdb-spill-{os.getpid()}-{uuid.uuid4().hex}')
+    con.execute(f"SET temp_directory = '{spill.as_posix().replace(chr(39), chr(39) * 2)}'")
 
 
 class DuckDBWarehouse:

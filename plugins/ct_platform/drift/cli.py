@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ct_platform import drift
-from ct_platform.config import Settings
+from ct_platform.config import check_memory_limit, load_settings
 
 
 def profile_duckdb_table(con, table: str, config) -> dict:
@@ -53,6 +53,13 @@ def _profile(args, config) -> dict:
     con.close()
 
 
+def _memory_limit(value: str) -> str:
+  try:
+    return check_memory_limit(value, '--memory-limit')
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(prog='python -m ct_platform.drift.cli', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,9 +70,10 @@ def main(argv=None) -> int:
   src.add_argument('--csv', type=Path)
   src.add_argument('--duckdb', type=Path)
   pr.add_argument('--table', default='span_data')
-  pr.add_argument('--memory-limit', default=Settings.warehouse_memory_limit,
-                  help="DuckDB's memory_limit, as the DAG's local warehouse sets it "
-                       '(setting warehouse_memory_limit); default %(default)s')
+  pr.add_argument('--memory-limit', type=_memory_limit,
+                  default=load_settings(use_variable=False).warehouse_memory_limit,
+                  help="DuckDB's memory_limit (default: the setting warehouse_memory_limit, "
+                       'CT_WAREHOUSE_MEMORY_LIMIT: %(default)s)')
   pr.add_argument('--out', type=Path, required=True)
   cp = sub.add_parser('compare', help='compare two profiles and decide')
   cp.add_argument('--baseline', type=Path, required=True)

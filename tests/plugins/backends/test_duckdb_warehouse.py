@@ -51,3 +51,28 @@ def test_the_warehouse_session_is_held_to_the_memory_limit_setting(duckdb_wareho
     assert unlimited.execute("SELECT current_setting('memory_limit')").fetchone()[0] != limit
   finally:
     unlimited.close()
+
+
+def test_sessions_spilling_at_once_each_keep_their_own_data():
+  # DuckDB names spill files alike in every session and deletes a folder's spill files
+  # when a session closes: each session spills into a folder of its own (two processes'
+  # warehouse sessions; within one process DuckDB attaches a file to one session at a time)
+  import duckdb
+
+  from ct_platform.backends.duckdb_warehouse import limit_memory
+
+  first, second = duckdb.connect(), duckdb.connect()
+  for con in (first, second):
+    limit_memory(con, '64MB')
+  rows = 12_000_000  # 96 MB of BIGINT in each session: over the limit, so it spills
+  for con, offset in ((first, 0), (second, 1)):
+    con.execute('SET threads = 1')
+    con.execute(f'CREATE TEMP TABLE t AS SELECT i + {offset} AS x FROM range({rows}) r(i)')
+  total = rows * (rows - 1) // 2
+  folders = [con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+             for con in (first, second)]
+  assert folders[0] != folders[1]
+  assert first.execute('SELECT sum(x) FROM t').fetchone()[0] == total
+  first.close()
+  assert second.execute('SELECT sum(x) FROM t').fetchone()[0] == total + rows
+  second.close()
