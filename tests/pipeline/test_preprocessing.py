@@ -35,7 +35,8 @@ def transformed(tmp_path_factory):
            pickup_latitude=[], pickup_longitude=[]),
   ]
   assert set(schema_utils.schema_as_feature_spec(schema).feature_spec) == set(rows[0])
-  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
+  # TF1 graph mode, as the pipeline's Transform runs it (force_tf_compat_v1)
+  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft')), force_tf_compat_v1=True):
     (out, _), _ = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
         preprocessing_fn, output_record_batches=False)
   return out
