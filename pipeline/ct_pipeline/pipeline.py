@@ -17,13 +17,13 @@ the champion (the latest blessed model can be a candidate the gate rejected).
 import json
 from typing import List, Optional
 
-from tfx import v1 as tfx
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import data_types
 from tfx.proto import example_gen_pb2
 
 from ct_pipeline import config, contracts
+from ct_pipeline import tfx_api as tfx
 from ct_pipeline.components import csv_example_gen
 from ct_pipeline.components.anomaly_check import ANOMALY_COUNT_PROPERTY, AnomalyCheck
 from ct_pipeline.components.run_summary import RunSummary, StoppedRunSummary
@@ -147,7 +147,8 @@ def create_pipeline(
       components.append(tuner)
       trainer_args['hyperparameters'] = tuner.outputs['best_hyperparameters']
     if vertex_training is not None:
-      gcp = tfx.extensions.google_cloud_ai_platform
+      # only here: importing it imports google.cloud.aiplatform (ct_pipeline.tfx_api)
+      from tfx.v1.extensions import google_cloud_ai_platform as gcp
       trainer_args['custom_config'].update({
           gcp.ENABLE_VERTEX_KEY: True, gcp.VERTEX_REGION_KEY: vertex_training.region,
           gcp.TRAINING_ARGS_KEY: vertex_training.job_spec()})

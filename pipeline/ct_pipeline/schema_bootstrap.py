@@ -97,8 +97,9 @@ def _drop_string_domain(schema, domain_name):
 def infer_schema(span_uri: str):
   """SchemaGen's schema for a folder of span CSV files (a small TFX run)."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
+
+  from ct_pipeline import tfx_api as tfx  # pylint: disable=g-import-not-at-top
 
   work = tempfile.mkdtemp(prefix='schema-bootstrap-')
   try:

@@ -1,5 +1,6 @@
 """The runners' command lines: --help, and specific errors for bad input."""
 
+import json
 import os
 import subprocess
 import sys
@@ -79,3 +80,33 @@ def test_auto_beam_mode_follows_the_span_size(tmp_path):
   assert config.resolve_beam_mode('multi_processing', str(span)) == (
       'multi_processing', 'as configured')
   assert config.DEFAULT_BEAM_MODE == os.environ.get('CT_BEAM_MODE', 'auto')
+
+
+# Builds the local pipeline as local_runner does and reports whether the Vertex AI client
+# library got imported (8 s of a pipeline process's start-up on 2 cores).
+_BUILD = '''
+import json, sys
+from ct_pipeline import pipeline, scale_out
+from ct_pipeline.models import model
+from ct_pipeline.runners import local_runner
+params = pipeline.runtime_parameters(span_uri='/span', summary_uri='/s.json', run_id='r',
+                                     baseline_model_uri='', push_destination='/push')
+vertex = json.loads(sys.argv[1])
+pipeline.create_pipeline(
+    pipeline_root='/root', params=params, with_baseline=True, enable_tuning=True,
+    vertex_training=scale_out.VertexTraining(**vertex) if vertex else None)
+print('IMPORTED', 'google.cloud.aiplatform' in sys.modules)
+'''
+
+
+@pytest.mark.parametrize('vertex, imported', [
+    ({}, False),
+    ({'project': 'p', 'region': 'us-central1',
+      'image': 'us-docker.pkg.dev/p/r/ct-pipeline:abc123'}, True),
+])
+def test_only_a_vertex_trainer_imports_the_vertex_ai_client(vertex, imported):
+  env = dict(os.environ, PYTHONPATH=str(REPO / 'pipeline'), TF_CPP_MIN_LOG_LEVEL='2')
+  proc = subprocess.run([sys.executable, '-c', _BUILD, json.dumps(vertex)], env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert f'IMPORTED {imported}' in proc.stdout

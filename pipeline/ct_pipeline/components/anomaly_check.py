@@ -11,10 +11,11 @@ anomalies and puts their count on an Integer artifact as the custom property
 import math
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
+
+from ct_pipeline import tfx_api as tfx
 
 ANOMALY_COUNT_PROPERTY = 'anomaly_count'
 

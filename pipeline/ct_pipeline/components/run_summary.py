@@ -13,12 +13,12 @@ import json
 import os
 from typing import Optional
 
-from tfx import v1 as tfx
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
 from ct_pipeline import config, contracts
+from ct_pipeline import tfx_api as tfx
 from ct_pipeline.components.anomaly_check import read_anomalies
 from ct_pipeline.components.smoke_test import RESULT_FILE as SMOKE_RESULT_FILE
 

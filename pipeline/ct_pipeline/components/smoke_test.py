@@ -20,10 +20,11 @@ import math
 import os
 import time
 
-from tfx import v1 as tfx
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
+
+from ct_pipeline import tfx_api as tfx
 
 RESULT_FILE = 'smoke_test.json'
 ROWS_FILE = 'smoke_rows.json'

@@ -14,9 +14,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
-from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from ct_pipeline import tfx_api as tfx
 from ct_pipeline.models import features
 
 # Defaults for the model's hyperparameters; the Trainer's custom_config (and the

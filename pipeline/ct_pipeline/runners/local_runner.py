@@ -62,9 +62,8 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   logging.basicConfig(level=logging.INFO,
                       format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top  (keeps --help fast)
-
   from ct_pipeline import pipeline  # pylint: disable=g-import-not-at-top
+  from ct_pipeline import tfx_api as tfx  # pylint: disable=g-import-not-at-top  (keeps --help fast)
 
   output_dir = os.path.abspath(args.output_dir)
   os.makedirs(output_dir, exist_ok=True)
