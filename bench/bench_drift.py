@@ -81,6 +81,12 @@ def run_ours(db: Path, size: int, out: Path, memory_limit: str | None = None) ->
                         if f['feature'] in COLUMNS}}
 
 
+def print_ours(size: int, r: dict, note: str = '') -> None:
+  print(f'ours  {size:>10,} rows x 2: {r["seconds"]:7.2f} s  '
+        f'{2 * size / r["seconds"]:>12,.0f} rows/s  peak RSS {r["peak_rss_mb"]:6.0f} MB  '
+        f'flagged {r["flagged"]}{note}', flush=True)
+
+
 def run_tfdv(db: Path, size: int, out: Path) -> dict:
   import duckdb
 
@@ -132,17 +138,12 @@ def main() -> int:
   ours, tfdv = {}, {}
   for size in sizes:
     ours[size] = run_ours(db, size, args.out)
-    r = ours[size]
-    print(f'ours  {size:>10,} rows x 2: {r["seconds"]:7.2f} s  '
-          f'{2 * size / r["seconds"]:>12,.0f} rows/s  peak RSS {r["peak_rss_mb"]:6.0f} MB  '
-          f'flagged {r["flagged"]}', flush=True)
+    print_ours(size, ours[size])
   bounded = {}
   if args.bounded_memory:
     size = max(sizes)
-    r = bounded[size] = run_ours(db, size, args.out, args.bounded_memory)
-    print(f'ours  {size:>10,} rows x 2: {r["seconds"]:7.2f} s  '
-          f'{2 * size / r["seconds"]:>12,.0f} rows/s  peak RSS {r["peak_rss_mb"]:6.0f} MB  '
-          f'flagged {r["flagged"]}  (warehouse_memory_limit={args.bounded_memory})', flush=True)
+    bounded[size] = run_ours(db, size, args.out, args.bounded_memory)
+    print_ours(size, bounded[size], f'  (warehouse_memory_limit={args.bounded_memory})')
   for size in tfdv_sizes:
     print(f'tfdv  {size:>10,} rows x 2: running (export to CSV + GenerateStatistics) ...',
           flush=True)

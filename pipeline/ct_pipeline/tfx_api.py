@@ -17,7 +17,7 @@ from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
-from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.transform.component import Transform
 from tfx.components.tuner.component import Tuner, TunerFnResult
 from tfx.dsl.components.common.importer import Importer
@@ -31,7 +31,7 @@ from tfx.proto.transform_pb2 import SplitsConfig
 from tfx.types import standard_artifacts
 
 components = SimpleNamespace(
-    CsvExampleGen=CsvExampleGen, DataAccessor=DataAccessor, Evaluator=Evaluator,
+    CsvExampleGen=CsvExampleGen, Evaluator=Evaluator,
     ExampleValidator=ExampleValidator, FnArgs=FnArgs, ImportSchemaGen=ImportSchemaGen,
     Pusher=Pusher, SchemaGen=SchemaGen, StatisticsGen=StatisticsGen, Trainer=Trainer,
     Transform=Transform, Tuner=Tuner, TunerFnResult=TunerFnResult)

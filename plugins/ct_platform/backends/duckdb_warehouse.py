@@ -42,7 +42,8 @@ def limit_memory(con, memory_limit: str) -> None:
   if memory_limit:
     con.execute(f"SET memory_limit = '{check_memory_limit(memory_limit)}'")
     spill = Path(tempfile.gettempdir(), f'duckdb-spill-{os.getpid()}-{uuid.uuid4().hex}')
-    con.execute(f"SET temp_directory = '{spill.as_posix().replace(chr(39), chr(39) * 2)}'")
+    literal = spill.as_posix().replace("'", "''")  # SET takes no prepared parameters
+    con.execute(f"SET temp_directory = '{literal}'")
 
 
 class DuckDBWarehouse:

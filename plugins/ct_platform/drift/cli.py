@@ -39,6 +39,8 @@ def _profile(args, config) -> dict:
 
   from ct_platform.backends.duckdb_warehouse import limit_memory
 
+  if args.memory_limit is None:  # read here: `compare` needs no settings
+    args.memory_limit = load_settings(use_variable=False).warehouse_memory_limit
   if args.csv:
     con = duckdb.connect()
     limit_memory(con, args.memory_limit)  # before a table can use the temp folder
@@ -71,9 +73,8 @@ def main(argv=None) -> int:
   src.add_argument('--duckdb', type=Path)
   pr.add_argument('--table', default='span_data')
   pr.add_argument('--memory-limit', type=_memory_limit,
-                  default=load_settings(use_variable=False).warehouse_memory_limit,
                   help="DuckDB's memory_limit (default: the setting warehouse_memory_limit, "
-                       'CT_WAREHOUSE_MEMORY_LIMIT: %(default)s)')
+                       'CT_WAREHOUSE_MEMORY_LIMIT)')
   pr.add_argument('--out', type=Path, required=True)
   cp = sub.add_parser('compare', help='compare two profiles and decide')
   cp.add_argument('--baseline', type=Path, required=True)
