@@ -10,7 +10,8 @@ Promote only if the candidate
     (when there is one),
   - is blessed by the Evaluator,
   - meets each policy metric's lower bound and beats the champion by min_delta,
-  - regresses on no listed slice (with enough examples) by more than its tolerance.
+  - regresses on no listed slice (with enough examples) by more than its tolerance,
+    beyond the sampling noise of that slice's size (the policy's `confidence`).
 The first three are hard: nothing overrides them. force_promote (with a reason) may
 override the metric checks only, and is recorded as an override; force_reject always
 holds.
@@ -19,6 +20,8 @@ holds.
 from __future__ import annotations
 
 import dataclasses
+import math
+from statistics import NormalDist
 
 from ct_platform.contracts import ContractError, validate_run_summary
 
@@ -64,6 +67,39 @@ def anomaly_text(anomaly: dict) -> str:
 # metrics that rank one class against the other: undefined with one class, noise with a few
 RANKING_METRICS = {'auc', 'auc_precision_recall'}
 DEFAULT_MIN_CLASS_EXAMPLES = 10
+# a slice regression must be beyond sampling noise at this confidence (policy: `confidence`)
+DEFAULT_SLICE_CONFIDENCE = 0.95
+# metrics that are a share of the slice's examples: standard error sqrt(p(1-p)/n)
+PROPORTION_METRICS = {'binary_accuracy', 'accuracy'}
+
+
+def _auc_variance(auc: float, positives: int, negatives: int) -> float:
+  """Hanley & McNeil (1982): the sampling variance of a ROC AUC from its class counts."""
+  q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+  return (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+          + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives)
+
+
+def drop_standard_error(metric: str, candidate: float, champion: float, count: float,
+                        classes: tuple[int, int] | None) -> float | None:
+  """The standard error of (champion - candidate) on one slice, or None when the metric's
+  sampling noise is not known here (it is then judged on the difference alone).
+
+  The two models are treated as independent samples of the slice; they are scored on the
+  same rows, so the true noise of the difference is smaller: this errs towards promoting
+  on a small slice, never towards rejecting on noise."""
+  if metric in PROPORTION_METRICS and count:
+    return math.sqrt(sum(p * (1 - p) for p in (candidate, champion)) / count)
+  if metric == 'auc' and classes and min(classes) > 0:
+    variance = sum(_auc_variance(min(max(a, 0.0), 1.0), *classes)
+                   for a in (candidate, champion))
+    return math.sqrt(max(variance, 0.0))
+  return None
+
+
+def significance_z(confidence: float) -> float:
+  """Two-sided normal quantile: 1.96 at 0.95; 0 (judge the difference alone) at 0."""
+  return NormalDist().inv_cdf(0.5 + confidence / 2) if confidence > 0 else 0.0
 
 
 def _class_counts(metrics: dict) -> tuple[int, int] | None:
@@ -175,7 +211,9 @@ def _metric_checks(summary, champion, policy, check):
     return
   base_slices = {_slice_key(e['slice']): e['metrics'] for e in base['slices']}
   for spec in policy.get('slices', []):
-    worst, skipped = [], []
+    worst, skipped, noise = [], [], []
+    confidence = spec.get('confidence', DEFAULT_SLICE_CONFIDENCE)
+    z = significance_z(confidence)
     for entry in cand['slices']:
       if set(entry['slice']) != {spec['feature']}:
         continue
@@ -200,13 +238,22 @@ def _metric_checks(summary, champion, policy, check):
           continue
         if b - c > spec['max_regression']:
           value = entry['slice'][spec['feature']]
-          worst.append((c - b, f'{spec["feature"]}={value}: {m["name"]} {c:.4f} vs '
-                                   f'champion {b:.4f} ({c - b:+.4f}, n={int(count)})'))
+          text = (f'{spec["feature"]}={value}: {m["name"]} {c:.4f} vs champion {b:.4f} '
+                  f'({c - b:+.4f}, n={int(count)})')
+          se = drop_standard_error(m['name'], c, b, count, classes)
+          if se and (b - c) < z * se:
+            # a few examples' difference on a small slice: stated, not judged
+            noise.append(f'{text} within sampling noise ({(b - c) / se:.1f} standard '
+                         f'errors; {z:.2f} needed at confidence {confidence:g})')
+            continue
+          worst.append((c - b, text))
     worst.sort(key=lambda item: item[0])
     detail = (f'no {spec["feature"]} slice regresses beyond {spec["max_regression"]}'
               if not worst else
               f'{len(worst)} {spec["feature"]} slice metrics regress beyond '
               f'{spec["max_regression"]}; worst: ' + '; '.join(w[1] for w in worst[:3]))
+    if noise:
+      detail += '; ' + '; '.join(noise[:3])
     if skipped:
       detail += '; ' + '; '.join(skipped[:3])
     check(f'slices:{spec["feature"]}', not worst, detail, hard=False)

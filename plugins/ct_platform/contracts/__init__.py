@@ -48,6 +48,12 @@ def load_policy(path=POLICY_PATH) -> dict:
     for field in ('feature', 'max_regression', 'min_examples'):
       if field not in s:
         raise ContractError(f'{path}: slices[{i}] lacks "{field}"')
+    confidence = s.get('confidence', 0.95)
+    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+        or not 0 <= confidence < 1):
+      raise ContractError(f'{path}: slices[{i}].confidence: {confidence!r} is not a '
+                          'number in [0, 1) (0.95: a regression must be beyond sampling '
+                          'noise at 95%; 0: judge the difference alone)')
   return policy
 
 

@@ -53,6 +53,10 @@ def test_policy_loads():
      'metrics[0] lacks "lower_bound"'),
     ({'metrics': [{'name': 'auc', 'class_name': 'AUC', 'min_delta': 0, 'lower_bound': 0.5}],
       'slices': [{'feature': 'payment_type'}]}, 'slices[0] lacks "max_regression"'),
+    ({'metrics': [{'name': 'auc', 'class_name': 'AUC', 'min_delta': 0, 'lower_bound': 0.5}],
+      'slices': [{'feature': 'payment_type', 'max_regression': 0.05, 'min_examples': 30,
+                  'confidence': 95}]},
+     'slices[0].confidence: 95 is not a number in [0, 1)'),
 ])
 def test_bad_policy_is_named(tmp_path, policy, expected):
   path = tmp_path / 'policy.yaml'
