@@ -62,8 +62,12 @@ def create_pipeline(
     metadata_connection_config=None,
     component_beam_args: Optional[dict] = None,
     vertex_training=None,
+    enable_cache: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Builds the pipeline; `params` comes from runtime_parameters().
+
+  enable_cache: TFX's execution cache, on only for a retried attempt resuming from a failed
+  one (runners/resume.py): a first attempt always runs every step.
 
   component_beam_args: {component id: beam_pipeline_args} on top of the pipeline's
   (scale_out.Dataflow.component_args: the heavy components' machines);
@@ -219,6 +223,6 @@ def create_pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=components,
-      enable_cache=False,
+      enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])

@@ -83,6 +83,9 @@ class Settings:
   train_steps: int = 1000
   poll_interval_seconds: float = 10.0
   pipeline_timeout_minutes: int = 180
+  # a retried pipeline run after a failed attempt: resume (reuse the failed attempt's
+  # completed steps: TFX's cache locally, execution caching on Vertex AI / KFP) or rerun
+  pipeline_retry: str = 'resume'
   heartbeat_stale_seconds: float = 60.0
   approval_timeout_hours: float = 24.0
   span_retention: int = 10         # spans kept per window by the prune step; 0 keeps all
@@ -268,7 +271,8 @@ def load_settings(overrides: dict | None = None, use_variable: bool = True) -> S
                         ('runner', ('local', 'vertex', 'kfp')),
                         ('registry', ('local', 'vertex')),
                         ('endpoint', ('local', 'vertex')),
-                        ('rollout', ('none', 'canary'))):
+                        ('rollout', ('none', 'canary')),
+                        ('pipeline_retry', ('resume', 'rerun'))):
     if values.get(name, getattr(Settings, name)) not in allowed:
       raise ValueError(f'setting {name}: {values[name]!r} is not one of {list(allowed)}')
   return Settings(**values)

@@ -62,6 +62,20 @@ def test_a_retry_after_a_killed_pipeline_starts_attempt_2(fixture_airflow_env, l
   assert len(runs) == 2 and '-a1-' in runs[0] and '-a2-' in runs[1]
   assert 'the pipeline run failed' in log and 'exited with code -9' in log
   assert 'starting attempt 2' in log
+  # attempt 2 resumes from attempt 1's completed steps (its run folder)
+  resumed_from = [line.split()[2] for line in starts(env)]
+  assert resumed_from == ['-', str(local_dir / 'pipeline_runs' / runs[0])]
+  assert f'attempt 2 resumes from the completed steps of {runs[0]}' in log
+
+
+def test_a_retry_reruns_everything_when_the_setting_says_so(fixture_airflow_env, local_dir,
+                                                            fake_pipeline_env):
+  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='crash-first-attempt',
+             CT_PIPELINE_RETRY='rerun')
+  rc, log = fixture_airflow_env.run('ct_retry_after_failed_run', local_dir, **env)
+  assert rc == 0, log[-4000:]
+  assert [line.split()[2] for line in starts(env)] == ['-', '-']
+  assert 'resumes from' not in log
 
 
 def test_a_pipeline_failing_on_its_code_or_data_is_not_retried(fixture_airflow_env,

@@ -11,7 +11,8 @@ and a run summary that passes the schema), and behaves as FAKE_PIPELINE_MODE say
   hang                sleep for an hour (to be killed or cancelled)
 FAKE_PIPELINE_RELEASE=<file>: before finishing, wait until the file exists (a test that
 must act while the run is running releases it when done, whatever the machine's speed).
-Every start appends a line to <FAKE_PIPELINE_COUNTER> (one process per submit).
+Every start appends a line to <FAKE_PIPELINE_COUNTER> (one process per submit): run id,
+pid, and the --resume-from folder or -.
 FAKE_PIPELINE_MODEL=<folder>: the candidate is that stand-in SavedModel (tests/fakes/
 serving_models.py) with its smoke rows, so serving and the rollout can load it.
 """
@@ -29,14 +30,14 @@ DATA = Path(__file__).resolve().parents[1] / 'plugins' / 'data'
 def main():
   p = argparse.ArgumentParser()
   for flag in ('--span-uri', '--output-dir', '--summary-uri', '--run-id',
-               '--pipeline-version', '--baseline-model-uri', '--hparams'):
+               '--pipeline-version', '--baseline-model-uri', '--hparams', '--resume-from'):
     p.add_argument(flag, default='')
   p.add_argument('--train-steps', type=int, default=1000)
   args = p.parse_args()
   counter = os.environ.get('FAKE_PIPELINE_COUNTER')
   if counter:
     with open(counter, 'a') as f:
-      f.write(f'{args.run_id} {os.getpid()}\n')
+      f.write(f'{args.run_id} {os.getpid()} {args.resume_from or "-"}\n')
   mode = os.environ.get('FAKE_PIPELINE_MODE', 'succeed')
   if mode == 'fail-first-attempt':
     mode = 'fail' if '-a1-' in args.run_id else 'succeed'

@@ -267,8 +267,14 @@ def write_compiled_pipeline(root, schema='2.0.0'):
                                              'train_args', 'push_destination'] + extra}
     job = {'displayName': 'chicago-taxi-tipper', 'labels': {'tfx_version': '1-16-0'},
            'pipelineSpec': {'schemaVersion': schema, 'pipelineInfo': {'name': 'tipper'},
-                            'root': {'inputDefinitions': {'parameters': params}, 'dag': {}},
-                            'components': {}, 'deploymentSpec': {}},
+                            # TFX compiles with the cache off: cachingOptions {} per task;
+                            # the steps after validation sit in a condition's sub-DAG
+                            'root': {'inputDefinitions': {'parameters': params}, 'dag': {
+                                'tasks': {'CsvExampleGen': {'cachingOptions': {}}}}},
+                            'components': {'comp-condition-1': {'dag': {'tasks': {
+                                'Trainer': {'cachingOptions': {}}}}},
+                                           'comp-Trainer': {'executorLabel': 'exec-Trainer'}},
+                            'deploymentSpec': {}},
            'runtimeConfig': {'gcsOutputDirectory': 'gs://set-at-submission/pipeline-root'}}
     (root / variant).mkdir(parents=True)
     (root / variant / 'pipeline.json').write_text(json.dumps(job))

@@ -14,6 +14,7 @@ import sys
 import time
 
 from ct_pipeline import config, contracts
+from ct_pipeline.runners import resume
 
 
 def parse_args(argv=None):
@@ -44,6 +45,10 @@ def parse_args(argv=None):
   p.add_argument('--beam-workers', type=int, default=0, help='0: one per core')
   p.add_argument('--pipeline-version', default=os.environ.get('CT_PIPELINE_VERSION', 'dev'))
   p.add_argument('--schema-path', default=config.SCHEMA_PATH)
+  p.add_argument('--resume-from', default='', metavar='RUN_DIR',
+                 help='a failed earlier attempt\'s run folder: steps whose code, parameters '
+                 'and inputs are unchanged are reused from it (TFX\'s cache), so the run '
+                 'starts after its last completed step; ignored when the code changed')
   args = p.parse_args(argv)
   if args.train_steps < 1:
     p.error(f'--train-steps must be >= 1, got {args.train_steps}')
@@ -76,6 +81,13 @@ def main(argv=None) -> int:
       run_id=args.run_id, baseline_model_uri=args.baseline_model_uri,
       train_args=config.train_args_json(args.train_steps),
       push_destination=layout.push_destination(layout.candidate_dir(output_dir)))
+  fingerprint = resume.code_fingerprint(contracts.contracts_dir(), args.schema_path)
+  plan = resume.prepare(args.resume_from, output_dir, metadata_path, fingerprint)
+  # written first: a later attempt resumes from this one only with the same code
+  with open(os.path.join(output_dir, resume.CODE_FINGERPRINT), 'w') as f:
+    f.write(fingerprint + '\n')
+  if args.resume_from:
+    logging.info('resume from %s: %s', args.resume_from, plan.reason)
   beam_mode, why = config.resolve_beam_mode(args.beam_mode, args.span_uri)
   logging.info('beam mode: %s (%s)', beam_mode, why)
   p = pipeline.create_pipeline(
@@ -85,10 +97,15 @@ def main(argv=None) -> int:
       hparams=args.hparams, enable_tuning=args.enable_tuning,
       tuning_trials=args.tuning_trials,
       beam_pipeline_args=config.beam_pipeline_args(beam_mode, args.beam_workers),
+      enable_cache=plan.enabled,
       metadata_connection_config=tfx.orchestration.metadata
       .sqlite_metadata_connection_config(metadata_path))
   started = time.monotonic()
   tfx.orchestration.LocalDagRunner().run(p)
+  if args.resume_from:
+    resume.record(output_dir, plan, resume.reused_steps(metadata_path,
+                                                         plan.first_new_execution_id)
+                  if plan.enabled else [])
   logging.info('pipeline finished in %.1f s; summary: %s', time.monotonic() - started,
                summary_uri)
   return 0

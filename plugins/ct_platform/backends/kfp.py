@@ -114,7 +114,10 @@ class KfpPipelineRunner:
       self._client().create_run_from_pipeline_package(
           pipeline_file=str(package), arguments=arguments, run_name=spec.run_id,
           experiment_name=self.experiment, namespace=self.namespace or None,
-          pipeline_root=storage.join(self.pipeline_root, spec.run_id))
+          pipeline_root=storage.join(self.pipeline_root, spec.run_id),
+          # a retry resumes: KFP reuses the steps an earlier run completed with the same
+          # inputs (spans are immutable: a new span never matches); a first attempt runs all
+          enable_caching=bool(spec.resume_from))
     return spec.run_id
 
   def get_state(self, run_id: str) -> RunState:

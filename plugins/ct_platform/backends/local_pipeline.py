@@ -81,6 +81,8 @@ class LocalPipelineRunner:
       args += ['--baseline-model-uri', spec.baseline_model_uri]
     if spec.hparams:
       args += ['--hparams', json.dumps(spec.hparams)]
+    if spec.resume_from:
+      args += ['--resume-from', str(self.run_dir(spec.resume_from))]
     request = {'command': self.command + args, 'spec': dataclasses.asdict(spec),
                'env': {'PYTHONPATH': self.pipeline_source, 'TF_CPP_MIN_LOG_LEVEL': '1',
                        'PYTHONUNBUFFERED': '1'},

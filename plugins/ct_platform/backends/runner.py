@@ -32,6 +32,9 @@ class PipelineRunSpec:
   train_args: dict | None = None  # TrainArgs as a dict, e.g. {"num_steps": 1000}
   hparams: dict | None = None
   labels: dict | None = None
+  # the run id of a failed earlier attempt of this run: steps whose code, parameters and
+  # inputs are unchanged may be reused from it (a retry resumes instead of starting over)
+  resume_from: str = ''
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,6 +65,18 @@ def _transient_retry():
                      timeout=120.0)
 
 
+def set_caching(pipeline_spec: dict, enabled: bool) -> None:
+  """Execution caching on every task of a compiled spec, as the aiplatform SDK's
+  PipelineJob(enable_caching=...) sets it (the REST PipelineJob has no such field). On, a
+  task whose component, inputs and parameters match an earlier succeeded execution reuses
+  its outputs: a retried attempt resumes after the failed one's last completed step."""
+  dags = [pipeline_spec.get('root', {}).get('dag', {})]
+  dags += [c.get('dag', {}) for c in pipeline_spec.get('components', {}).values()]
+  for dag in dags:
+    for task in dag.get('tasks', {}).values():
+      task.setdefault('cachingOptions', {})['enableCache'] = enabled
+
+
 @dataclasses.dataclass(frozen=True)
 class VertexPipelineRunner:
   """Its fields are its config(): what a trigger serializes, connection included."""
@@ -147,6 +159,8 @@ class VertexPipelineRunner:
                    for k, v in (spec.labels or {}).items()})
     labels.update({'ct_run': label_slug(spec.run_id), 'ct_version': label_slug(
         spec.pipeline_version)})
+    if spec.resume_from:
+      set_caching(compiled['pipelineSpec'], True)
     body = {'displayName': spec.run_id, 'pipelineSpec': compiled['pipelineSpec'],
             'labels': validate_labels(labels), 'runtimeConfig': runtime}
     if self.service_account:

@@ -31,7 +31,8 @@ def runner(fake, tmp_path):
     (compiled / variant).mkdir(parents=True)
     (compiled / variant / 'pipeline.yaml').write_text(yaml.safe_dump(
         {'pipelineInfo': {'name': 'tipper'}, 'schemaVersion': '2.1.0', 'sdkVersion': 'tfx-1.16.0',
-         'root': {'dag': {'tasks': {}}}, 'components': {}, 'deploymentSpec': {}}))
+         'root': {'dag': {'tasks': {'CsvExampleGen': {'cachingOptions': {}}}}},
+         'components': {}, 'deploymentSpec': {}}))
   return KfpPipelineRunner(host=fake.host, compiled_pipeline_uri=str(compiled),
                            pipeline_root='gs://b/root')
 
@@ -68,6 +69,17 @@ def test_create_get_cancel_and_the_parameters_the_server_received(fake, runner):
   assert [e for e in fake.log if e[1].endswith(':terminate')]
   assert runner.get_state(RUN_ID).state == 'CANCELLED'
   assert runner.get_state('ct-unknown').state == 'NOT_FOUND'
+
+
+def test_a_resumed_attempt_runs_with_execution_caching(fake, runner):
+  # attempt 1 runs every step; attempt 2 of the same span reuses what attempt 1 completed
+  runner.submit(spec())
+  runner.submit(PipelineRunSpec(**dict(vars(spec('ct-continuous-training-r1-a2-abc')),
+                                       resume_from=RUN_ID)))
+  first, second = (body['pipeline_spec']['root']['dag']['tasks']['CsvExampleGen']
+                   for _, _, _, body in fake.creates())
+  assert first['cachingOptions'].get('enableCache', False) is False
+  assert second['cachingOptions'] == {'enableCache': True}
 
 
 def test_a_retried_submit_reattaches_by_name(fake, runner):

@@ -245,12 +245,26 @@ def test_operator_retry_reattaches_instead_of_creating_a_second_job(fake, runner
     op.execute(context)
   assert len(fake.creates()) == 1
   # the job failed: the next try is attempt 2, a new job id
+  first_run_id = record['run_id']
   fake.jobs[runner.job_name(record['run_id'])]['state'] = 'PIPELINE_STATE_FAILED'
   fake.scripts[record['run_id']] = []
   with pytest.raises(TaskDeferred):
     op.execute(context)
   assert store[STATE_KEY]['attempt'] == 2 and len(fake.creates()) == 2
   assert '-a2-' in store[STATE_KEY]['run_id']
+  # attempt 1 ran every step; attempt 2 resumes: execution caching on every task, so the
+  # steps attempt 1 completed are reused (spans are immutable: a new span never matches)
+  first, second = (body['pipelineSpec'] for _, _, _, body in fake.creates())
+
+  def caching(spec):
+    tasks = dict(spec['root']['dag']['tasks'])
+    tasks.update(spec['components']['comp-condition-1']['dag']['tasks'])
+    return {name: task['cachingOptions'].get('enableCache', False)
+            for name, task in tasks.items()}
+
+  assert caching(first) == {'CsvExampleGen': False, 'Trainer': False}
+  assert caching(second) == {'CsvExampleGen': True, 'Trainer': True}
+  assert store[STATE_KEY]['resume_from'] == first_run_id
 
 
 # --- model registry --------------------------------------------------------------------
