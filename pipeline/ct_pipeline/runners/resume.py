@@ -31,20 +31,21 @@ _SOURCE_SUFFIXES = {'.py', '.yaml', '.yml', '.json', '.pbtxt'}
 
 def code_fingerprint(contracts_dir: Path, schema_path: str) -> str:
   """sha256 over the pipeline package's sources, the shared contracts, the schema file and
-  the TFX / TensorFlow versions: what a cached step's result depends on beyond TFX's key."""
+  every installed distribution's version: what a cached step's result depends on beyond
+  TFX's own key."""
   h = hashlib.sha256()
-  files = [p for root in (_PACKAGE, Path(contracts_dir)) if root.is_dir()
-           for p in sorted(root.rglob('*')) if p.suffix in _SOURCE_SUFFIXES
-           and '__pycache__' not in p.parts]
+  for root in (_PACKAGE, Path(contracts_dir)):
+    if not root.is_dir():
+      continue
+    for path in sorted(root.rglob('*')):
+      if path.suffix in _SOURCE_SUFFIXES and '__pycache__' not in path.parts:
+        name = f'{root.name}/{path.relative_to(root).as_posix()}'
+        h.update(name.encode() + b'\0' + path.read_bytes() + b'\0')
   if schema_path and Path(schema_path).is_file():
-    files.append(Path(schema_path))
-  for path in files:
-    h.update(path.name.encode() + b'\0' + path.read_bytes() + b'\0')
-  for dist in ('tfx', 'tensorflow', 'tensorflow-transform', 'tensorflow-model-analysis'):
-    try:
-      h.update(f'{dist}=={importlib.metadata.version(dist)}\0'.encode())
-    except importlib.metadata.PackageNotFoundError:
-      pass
+    h.update(b'schema\0' + Path(schema_path).read_bytes() + b'\0')
+  versions = sorted({f'{d.metadata["Name"]}=={d.version}'.lower()
+                     for d in importlib.metadata.distributions() if d.metadata['Name']})
+  h.update('\n'.join(versions).encode())
   return h.hexdigest()
 
 

@@ -115,9 +115,9 @@ class KfpPipelineRunner:
           pipeline_file=str(package), arguments=arguments, run_name=spec.run_id,
           experiment_name=self.experiment, namespace=self.namespace or None,
           pipeline_root=storage.join(self.pipeline_root, spec.run_id),
-          # a retry resumes: KFP reuses the steps an earlier run completed with the same
-          # inputs (spans are immutable: a new span never matches); a first attempt runs all
-          enable_caching=bool(spec.resume_from))
+          # on (runner.PipelineRunSpec): a retry reuses the steps an earlier attempt on the
+          # same span completed; every extract writes a new span URI
+          enable_caching=spec.enable_cache)
     return spec.run_id
 
   def get_state(self, run_id: str) -> RunState:

@@ -35,6 +35,10 @@ class PipelineRunSpec:
   # the run id of a failed earlier attempt of this run: steps whose code, parameters and
   # inputs are unchanged may be reused from it (a retry resumes instead of starting over)
   resume_from: str = ''
+  # Vertex AI / KFP execution caching for every task of this run. It must be on for a
+  # first attempt too: a task run with caching off leaves no cache entry to resume from.
+  # It matches only runs on the same span URI, and every extract writes a new one.
+  enable_cache: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

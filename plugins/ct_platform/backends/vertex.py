@@ -159,8 +159,7 @@ class VertexPipelineRunner:
                    for k, v in (spec.labels or {}).items()})
     labels.update({'ct_run': label_slug(spec.run_id), 'ct_version': label_slug(
         spec.pipeline_version)})
-    if spec.resume_from:
-      set_caching(compiled['pipelineSpec'], True)
+    set_caching(compiled['pipelineSpec'], spec.enable_cache)
     body = {'displayName': spec.run_id, 'pipelineSpec': compiled['pipelineSpec'],
             'labels': validate_labels(labels), 'runtimeConfig': runtime}
     if self.service_account:

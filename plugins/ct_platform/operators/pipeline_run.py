@@ -72,11 +72,14 @@ class RunTfxPipelineOperator(BaseOperator):
     record = store.get(STATE_KEY)
     attempt = 1
     resume_from = ''
+    # a clear after success asks for a new run: it reuses nothing (nor does `rerun`)
+    fresh = settings.pipeline_retry != 'resume'
     if record and record.get('finished'):
       # the task succeeded with this run and was cleared since: a clear means a new run
       attempt = int(record['attempt']) + 1
       self.log.info('pipeline run %s finished with an earlier success of this task; '
                     'starting attempt %s', record['run_id'], attempt)
+      fresh = True
     elif record:
       state = runner.get_state(record['run_id'])
       self.log.info('recorded pipeline run %s (attempt %s) is %s', record['run_id'],
@@ -95,11 +98,16 @@ class RunTfxPipelineOperator(BaseOperator):
         runner.cancel(record['run_id'], f'superseded by attempt {attempt}')
       self.log.info('previous attempt ended %s (%s): starting attempt %s', state.state,
                     state.message, attempt)
-      if settings.pipeline_retry == 'resume' and state.state != 'NOT_FOUND':
-        # its completed steps are reused where code, parameters and inputs are unchanged
-        resume_from = record['run_id']
-        self.log.info('attempt %s resumes from the completed steps of %s (setting '
-                      'pipeline_retry: resume)', attempt, resume_from)
+      if settings.pipeline_retry == 'resume':
+        # its completed steps are reused where code, parameters and inputs are unchanged;
+        # NOT_FOUND: a crash between recording and submitting it: resume from what it would
+        # have resumed from
+        resume_from = (record['run_id'] if state.state != 'NOT_FOUND'
+                       else record.get('resume_from', ''))
+        fresh = bool(record.get('fresh'))  # a failed fresh run's retry stays fresh
+        if resume_from:
+          self.log.info('attempt %s resumes from the completed steps of %s (setting '
+                        'pipeline_retry: resume)', attempt, resume_from)
 
     from ct_platform.spans import read_manifest
     read_manifest(self.span['uri'], settings)  # nothing reads a span without its manifest
@@ -114,11 +122,11 @@ class RunTfxPipelineOperator(BaseOperator):
         pipeline_version=settings.code_version,
         baseline_model_uri=champion['model_uri'] if champion else '',
         train_args={'num_steps': int(steps)}, hparams=self.hparams or None,
-        labels={'dag_id': dag_run.dag_id}, resume_from=resume_from)
+        labels={'dag_id': dag_run.dag_id}, resume_from=resume_from, enable_cache=not fresh)
     deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
         minutes=settings.pipeline_timeout_minutes)
     record = {'run_id': run_id, 'attempt': attempt, 'summary_uri': spec.summary_uri,
-              'resume_from': resume_from,
+              'resume_from': resume_from, 'fresh': fresh,
               'runner': runner.config()['kind'], 'deadline': deadline.isoformat()}
     store.set(STATE_KEY, record)  # before submitting: a crash now loses nothing
     runner.submit(spec)

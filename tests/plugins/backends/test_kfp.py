@@ -71,15 +71,14 @@ def test_create_get_cancel_and_the_parameters_the_server_received(fake, runner):
   assert runner.get_state('ct-unknown').state == 'NOT_FOUND'
 
 
-def test_a_resumed_attempt_runs_with_execution_caching(fake, runner):
-  # attempt 1 runs every step; attempt 2 of the same span reuses what attempt 1 completed
-  runner.submit(spec())
-  runner.submit(PipelineRunSpec(**dict(vars(spec('ct-continuous-training-r1-a2-abc')),
-                                       resume_from=RUN_ID)))
+def test_execution_caching_follows_the_spec(fake, runner):
+  # on for the attempts of one run (a retry reuses what they completed), off for a new run
+  runner.submit(PipelineRunSpec(**dict(vars(spec()), enable_cache=True)))
+  runner.submit(spec('ct-continuous-training-r1-a2-abc'))
   first, second = (body['pipeline_spec']['root']['dag']['tasks']['CsvExampleGen']
                    for _, _, _, body in fake.creates())
-  assert first['cachingOptions'].get('enableCache', False) is False
-  assert second['cachingOptions'] == {'enableCache': True}
+  assert first['cachingOptions'] == {'enableCache': True}
+  assert second['cachingOptions'].get('enableCache', False) is False
 
 
 def test_a_retried_submit_reattaches_by_name(fake, runner):

@@ -252,19 +252,34 @@ def test_operator_retry_reattaches_instead_of_creating_a_second_job(fake, runner
     op.execute(context)
   assert store[STATE_KEY]['attempt'] == 2 and len(fake.creates()) == 2
   assert '-a2-' in store[STATE_KEY]['run_id']
-  # attempt 1 ran every step; attempt 2 resumes: execution caching on every task, so the
-  # steps attempt 1 completed are reused (spans are immutable: a new span never matches)
+  # execution caching on every task of both attempts (a task run without it leaves no
+  # cache entry), so attempt 2 reuses the steps attempt 1 completed on the same span
   first, second = (body['pipelineSpec'] for _, _, _, body in fake.creates())
-
-  def caching(spec):
-    tasks = dict(spec['root']['dag']['tasks'])
-    tasks.update(spec['components']['comp-condition-1']['dag']['tasks'])
-    return {name: task['cachingOptions'].get('enableCache', False)
-            for name, task in tasks.items()}
-
-  assert caching(first) == {'CsvExampleGen': False, 'Trainer': False}
-  assert caching(second) == {'CsvExampleGen': True, 'Trainer': True}
+  assert caching(first) == caching(second) == {'CsvExampleGen': True, 'Trainer': True}
   assert store[STATE_KEY]['resume_from'] == first_run_id
+
+
+def test_an_attempt_recorded_but_never_submitted_passes_its_resume_on(fake, runner, tmp_path):
+  # a crash between recording attempt 2 and submitting it: attempt 3 resumes from attempt 1
+  from airflow.sdk.exceptions import TaskDeferred
+
+  from ct_platform.operators.pipeline_run import STATE_KEY
+
+  store = DictStore()
+  store[STATE_KEY] = {'run_id': 'ct-continuous-training-r1-a2-never', 'attempt': 2,
+                      'resume_from': 'ct-continuous-training-r1-a1-done', 'fresh': False}
+  with pytest.raises(TaskDeferred):
+    _operator(fake, runner, tmp_path).execute(
+        {'task_state_store': store, 'dag_run': FakeDagRun()})
+  assert store[STATE_KEY]['attempt'] == 3
+  assert store[STATE_KEY]['resume_from'] == 'ct-continuous-training-r1-a1-done'
+
+
+def caching(spec):
+  """{task: enableCache} over the root DAG and the condition's sub-DAG."""
+  tasks = dict(spec['root']['dag']['tasks'])
+  tasks.update(spec['components']['comp-condition-1']['dag']['tasks'])
+  return {name: task['cachingOptions'].get('enableCache', False) for name, task in tasks.items()}
 
 
 # --- model registry --------------------------------------------------------------------
@@ -397,6 +412,11 @@ def test_a_clear_after_success_starts_a_new_job_never_the_old_one(fake, runner, 
   with pytest.raises(TaskDeferred):  # cleared: a new span, a new job
     _operator(fake, runner, tmp_path).execute(context)
   assert store[STATE_KEY]['attempt'] == 2 and len(fake.jobs) == 2
+  # a clear after success asks for a new run: nothing is taken from the cache
+  first_body, second_body = (body['pipelineSpec'] for _, _, _, body in fake.creates())
+  assert caching(first_body) == {'CsvExampleGen': True, 'Trainer': True}
+  assert caching(second_body) == {'CsvExampleGen': False, 'Trainer': False}
+  assert store[STATE_KEY]['fresh'] is True and store[STATE_KEY]['resume_from'] == ''
 
 
 def test_a_retry_onto_a_cancelling_job_cancels_it_and_starts_the_next_attempt(fake, runner,
