@@ -24,7 +24,8 @@ def node_states(metadata_path, first_id=0):
     rows = con.execute(
         "SELECT c.name, e.last_known_state FROM Execution e JOIN Association a "
         "ON a.execution_id = e.id JOIN Context c ON c.id = a.context_id JOIN Type t "
-        "ON t.id = c.type_id WHERE t.name = 'node' AND e.id >= ?", (first_id,)).fetchall()
+        "ON t.id = c.type_id WHERE t.name = 'node' AND e.id >= ? ORDER BY e.id",
+        (first_id,)).fetchall()
   finally:
     con.close()
   return {name.split('.', 1)[-1]: names[state] for name, state in rows}
