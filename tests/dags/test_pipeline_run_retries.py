@@ -68,16 +68,6 @@ def test_a_retry_after_a_killed_pipeline_starts_attempt_2(fixture_airflow_env, l
   assert f'attempt 2 resumes from the completed steps of {runs[0]}' in log
 
 
-def test_a_retry_reruns_everything_when_the_setting_says_so(fixture_airflow_env, local_dir,
-                                                            fake_pipeline_env):
-  env = dict(fake_pipeline_env, FAKE_PIPELINE_MODE='crash-first-attempt',
-             CT_PIPELINE_RETRY='rerun')
-  rc, log = fixture_airflow_env.run('ct_retry_after_failed_run', local_dir, **env)
-  assert rc == 0, log[-4000:]
-  assert [line.split()[2] for line in starts(env)] == ['-', '-']
-  assert 'resumes from' not in log
-
-
 def test_a_pipeline_failing_on_its_code_or_data_is_not_retried(fixture_airflow_env,
                                                                local_dir, fake_pipeline_env):
   # the same DAG (retries=1): a failure of the pipeline itself fails the task at once

@@ -259,6 +259,25 @@ def test_operator_retry_reattaches_instead_of_creating_a_second_job(fake, runner
   assert store[STATE_KEY]['resume_from'] == first_run_id
 
 
+def test_pipeline_retry_rerun_starts_a_retry_over(fake, runner, tmp_path):
+  from airflow.sdk.exceptions import TaskDeferred
+
+  from ct_platform.operators.pipeline_run import STATE_KEY
+
+  store = DictStore()
+  context = {'task_state_store': store, 'dag_run': FakeDagRun()}
+  op = _operator(fake, runner, tmp_path, pipeline_retry='rerun')
+  with pytest.raises(TaskDeferred):
+    op.execute(context)
+  fake.jobs[runner.job_name(store[STATE_KEY]['run_id'])]['state'] = 'PIPELINE_STATE_FAILED'
+  fake.scripts[store[STATE_KEY]['run_id']] = []
+  with pytest.raises(TaskDeferred):
+    op.execute(context)
+  assert store[STATE_KEY]['attempt'] == 2 and store[STATE_KEY]['resume_from'] == ''
+  first, second = (body['pipelineSpec'] for _, _, _, body in fake.creates())
+  assert caching(first) == caching(second) == {'CsvExampleGen': False, 'Trainer': False}
+
+
 def test_an_attempt_recorded_but_never_submitted_passes_its_resume_on(fake, runner, tmp_path):
   # a crash between recording attempt 2 and submitting it: attempt 3 resumes from attempt 1
   from airflow.sdk.exceptions import TaskDeferred
@@ -380,14 +399,14 @@ def test_a_deadline_whose_cancel_fails_still_ends_the_wait(fake, runner):
   assert event['status'] == 'TIMEOUT' and 'cancelling it FAILED' in event['message']
 
 
-def _operator(fake, runner, tmp_path):
+def _operator(fake, runner, tmp_path, **settings):
   from ct_platform.operators.pipeline_run import RunTfxPipelineOperator
   from ct_platform.spans import SpanWriter
 
   span = SpanWriter(str(tmp_path / f'span{len(fake.jobs)}')).finish({'rows': 1})
   overrides = {'runner': 'vertex', 'project': 'p1', 'region': 'us-central1',
                'vertex_api_endpoint': fake.endpoint, 'pipeline_root': str(tmp_path / 'root'),
-               'pipeline_spec_uri': runner.compiled_pipeline_uri}
+               'pipeline_spec_uri': runner.compiled_pipeline_uri, **settings}
   return RunTfxPipelineOperator(task_id='run_pipeline', span=span, champion={},
                                 settings_overrides=overrides)
 
