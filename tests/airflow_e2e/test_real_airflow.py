@@ -316,6 +316,8 @@ def test_marking_a_deferred_run_pipeline_failed_cancels_it_and_a_clear_starts_at
   (second, _), = starts(counter)[1:]
   assert second.split('-a2-')[0] == pipeline_id.split('-a1-')[0]  # attempt 2, same run
   assert run_state(run_dir)['state'] == 'CANCELLED'
+  # attempt 2 resumes after the cancelled attempt's completed steps (pipeline_retry: resume)
+  assert counter.read_text().splitlines()[1].split()[2] == str(run_dir)
   assert states['promote'] == 'success'
 
 
