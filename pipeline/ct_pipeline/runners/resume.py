@@ -72,7 +72,7 @@ def prepare(previous_dir: str, output_dir: str, metadata_path: str,
                       'stopped before its first step)')
   recorded = previous / CODE_FINGERPRINT
   if not recorded.is_file() or recorded.read_text().strip() != fingerprint:
-    return ResumePlan(False, f'the pipeline code, contracts or schema changed since '
+    return ResumePlan(False, f'the pipeline code, contracts, schema or packages changed since '
                       f'{previous.name} ran (its {CODE_FINGERPRINT} differs): nothing of '
                       'it is reused')
   if Path(metadata_path).exists():
