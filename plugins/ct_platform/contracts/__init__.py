@@ -58,9 +58,10 @@ def load_policy(path=POLICY_PATH) -> dict:
 
 
 def number_fields(cls, data, where: str, skip=()) -> dict:
-  """A policy section's numbers for dataclass `cls` ({field: value}, only those given):
-  ContractError names an unknown field, a value that is not a non-negative number, or a
-  fraction for a whole-number field. Fields in `skip` (sub-sections) are the caller's."""
+  """A policy section's numbers (and switches) for dataclass `cls` ({field: value}, only
+  those given): ContractError names an unknown field, a value that is not a non-negative
+  number (not true/false, for a switch), or a fraction for a whole-number field. Fields in
+  `skip` (sub-sections) are the caller's."""
   import dataclasses
 
   if not isinstance(data, dict):
@@ -73,6 +74,11 @@ def number_fields(cls, data, where: str, skip=()) -> dict:
     if key in skip:
       continue
     default = known[key].default
+    if isinstance(default, bool):
+      if not isinstance(value, bool):
+        raise ContractError(f'{where}.{key}: {value!r} is not true or false')
+      out[key] = value
+      continue
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
       raise ContractError(f'{where}.{key}: {value!r} is not a non-negative number')
     if isinstance(default, int) and value != int(value):

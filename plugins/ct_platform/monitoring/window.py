@@ -68,6 +68,22 @@ def labelled_sql(served: str, source_table: str) -> str:
           .replace('{source_table}', source_table))
 
 
+def labelled_counts(log, served: str, params: dict) -> list[dict]:
+  """labelled_predictions.sql's rows (score, positives, negatives, latest_trip) for the
+  served-instances query `served` with its params: the label join, in the engine."""
+  return log.rows(labelled_sql(served, log.source_table),
+                  dict(params, big_tip_fraction=BIG_TIP_FRACTION))
+
+
+def model_labelled_counts(log, deployed_id: str, key_field: str, since: dt.datetime,
+                          until: dt.datetime) -> list[dict]:
+  """The label counts of one deployed model's answered instances in [since, until) (no
+  feature columns: the canary needs scores and keys only)."""
+  return labelled_counts(log, served_sql({}, key_field, log.table), {
+      'endpoint': log.endpoint, 'deployed_model_id': deployed_id, 'since': since,
+      'until': until})
+
+
 @dataclasses.dataclass
 class LocalPredictionLog:
   """The local log folder (Parquet parts), queried with the local warehouse attached."""
@@ -182,8 +198,7 @@ def read_window(log, *, endpoint: str, deployed_id: str, types: dict, key_field:
     latency = log.rows(_text('prediction_log_latency').replace('{table}', log.table), window)
   except Exception as e:  # noqa: BLE001  (a log without latency_ms: Vertex AI's table)
     latency = [{'error': str(e)[:300]}]
-  labelled = log.rows(labelled_sql(served, log.source_table),
-                      dict(params, big_tip_fraction=BIG_TIP_FRACTION))
+  labelled = labelled_counts(log, served, params)
   keyed = log.rows(f'SELECT COUNT(*) AS n, COUNTIF(example_key IS NOT NULL) AS keyed FROM '
                    f'({served}) AS served', params)
   return {'profile': profile, 'scores': _histogram(log.rows(score_histogram_sql(served),

@@ -23,6 +23,7 @@ class CanaryPolicy:
   max_score_jsd: float = 0.1
   min_labelled: int = 100
   max_accuracy_drop: float = 0.05
+  labels_outrank_score_shift: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -181,17 +181,27 @@ def finish_canary(plan: dict, settings: Settings) -> dict:
 
 def compare_canary(plan: dict, deployment: dict, settings: Settings) -> dict:
   """Challenger against champion on the traffic since the canary started, from the
-  prediction log; on Vertex AI (whose logging table has no status or latency) each model's
-  latency and server errors come from Cloud Monitoring."""
-  from ct_platform.monitoring.window import prediction_log_for
+  prediction log, with the labels that have arrived (joined in the warehouse on the
+  example key, as monitoring's decay check does); on Vertex AI (whose logging table has no
+  status or latency) each model's latency and server errors come from Cloud Monitoring."""
+  from ct_platform.monitoring.steps import EXAMPLE_KEY
+  from ct_platform.monitoring.window import model_labelled_counts, prediction_log_for
   from ct_platform.rollout import canary
   from ct_platform.rollout.log import read_window
 
   since, now = dt.datetime.fromisoformat(deployment['since']), _now()
   log = prediction_log_for(settings)
   rows = read_window(log, since, now)
-  champion = canary.model_figures(rows, deployment['champion_id'])
-  challenger = canary.model_figures(rows, deployment['challenger_id'])
+  labels_error = None
+  try:
+    labelled = {m: model_labelled_counts(log, deployment[m], EXAMPLE_KEY, since, now)
+                for m in ('champion_id', 'challenger_id')}
+  except Exception as e:  # noqa: BLE001  (no label join: the verdict says so, below)
+    labelled, labels_error = {}, f'{type(e).__name__}: {str(e)[:300]}'
+  champion = canary.model_figures(rows, deployment['champion_id'],
+                                  labelled.get('champion_id'))
+  challenger = canary.model_figures(rows, deployment['challenger_id'],
+                                    labelled.get('challenger_id'))
   if not log.serving_columns:
     from ct_platform.backends.cloud_monitoring import EndpointMetrics
     metrics = EndpointMetrics.from_settings(settings)
@@ -205,6 +215,10 @@ def compare_canary(plan: dict, deployment: dict, settings: Settings) -> dict:
   policy = dataclasses.replace(serving_policy(settings).canary,
                                min_requests=plan['min_requests'])
   verdict = canary.compare(champion, challenger, policy)
+  if labels_error:
+    for c in verdict['checks']:
+      if c['name'] == 'online_accuracy_drop':
+        c['detail'] += f' (the label join failed: {labels_error})'
   rejected = sum(1 for r in rows if r['deployed_model_id'] is None)
   return dict(verdict, champion=champion, challenger=challenger, rejected_requests=rejected,
               traffic=canary.traffic_over_time(rows, [deployment['champion_id'],

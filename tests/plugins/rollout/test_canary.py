@@ -1,7 +1,5 @@
 """The canary's figures and verdict, from prediction-log rows (pure functions)."""
 
-import random
-
 from fakes.prediction_log import row, traffic
 
 from ct_platform.rollout import canary
@@ -63,26 +61,51 @@ def test_p99_within_the_slack_passes_whatever_the_ratio():
   assert p99['passed'] and p99['value'] > 2.0
 
 
+def counts(right: int, wrong: int) -> list[dict]:
+  """The label join's per-score counts of a model right on `right` instances (half of
+  them positives) and wrong on `wrong`."""
+  return [{'score': 0.9, 'positives': right // 2, 'negatives': wrong // 2},
+          {'score': 0.1, 'positives': wrong - wrong // 2, 'negatives': right - right // 2}]
+
+
 def test_online_accuracy_is_judged_only_with_enough_labels():
-  r = random.Random(3)
-  rows = []
-  for i in range(300):
-    truth = r.random() < 0.5
-    rows.append(row('v1', 0.9 if truth else 0.1, key=f'k{i}', at=i))        # always right
-    rows.append(row('v2', r.choice([0.1, 0.9]), key=f'k{i}', at=i + 0.5))  # a coin
-  labels = {f'k{i}': int(json_truth) for i, json_truth in enumerate(
-      [row_['response_payload'][0] == '[0.9]' for row_ in rows[::2]])}
+  rows = traffic('v1', 300, seed=1) + traffic('v2', 300, seed=2)
   policy = CanaryPolicy(min_requests=200, min_labelled=100)
-  champion = canary.model_figures(rows, 'v1', labels)
-  challenger = canary.model_figures(rows, 'v2', labels)
-  assert champion['accuracy'] == 1.0 and 0.35 < challenger['accuracy'] < 0.65
+  champion = canary.model_figures(rows, 'v1', counts(300, 0))
+  challenger = canary.model_figures(rows, 'v2', counts(150, 150))  # a coin
+  assert champion['accuracy'] == 1.0 and champion['auc'] == 1.0 and champion['labelled'] == 300
+  assert challenger['accuracy'] == 0.5 and challenger['auc'] == 0.5
   verdict = canary.compare(champion, challenger, policy)
   (acc,) = [c for c in verdict['checks'] if c['name'] == 'online_accuracy_drop']
-  assert not acc['passed'] and acc['value'] > 0.3
-  few = canary.compare(canary.model_figures(rows, 'v1', dict(list(labels.items())[:50])),
-                       canary.model_figures(rows, 'v2', dict(list(labels.items())[:50])), policy)
+  assert not acc['passed'] and acc['value'] == 0.5 and 'AUC 0.5000' in acc['detail']
+  few = canary.compare(canary.model_figures(rows, 'v1', counts(50, 0)),
+                       canary.model_figures(rows, 'v2', counts(25, 25)), policy)
   (acc,) = [c for c in few['checks'] if c['name'] == 'online_accuracy_drop']
   assert acc['passed'] and acc['value'] is None and 'not judged: 50' in acc['detail']
+  assert canary.model_figures(rows, 'v1')['labelled'] == 0  # no label join: not judged
+
+
+def test_labels_outrank_a_score_shift_only_when_the_challenger_is_as_accurate():
+  # A retrained model scores differently from the champion (the demo's case under drift:
+  # PSI 0.53), and the labelled live requests show it as accurate: it passes.
+  rows = traffic('v1', 400, seed=1) + traffic('v2', 400, score=lambda r: r.random() * 0.3)
+  policy = CanaryPolicy(min_requests=200, min_labelled=100)
+  shifted = canary.compare(canary.model_figures(rows, 'v1', counts(180, 20)),
+                           canary.model_figures(rows, 'v2', counts(185, 15)), policy)
+  psi = {c['name']: c for c in shifted['checks']}['score_psi']
+  assert shifted['passed'], shifted['reasons']
+  assert psi['value'] > 0.25 and 'passed on labels' in psi['detail']
+  # the same shift with too few labels, a less accurate challenger, or the switch off fails
+  for champion_counts, challenger_counts, switch in ((counts(50, 5), counts(50, 5), True),
+                                                     (counts(180, 20), counts(150, 50), True),
+                                                     (counts(180, 20), counts(185, 15), False)):
+    verdict = canary.compare(
+        canary.model_figures(rows, 'v1', champion_counts),
+        canary.model_figures(rows, 'v2', challenger_counts),
+        CanaryPolicy(min_requests=200, min_labelled=100, labels_outrank_score_shift=switch))
+    failed = {c['name'] for c in verdict['checks'] if not c['passed']}
+    assert {'score_psi', 'score_jsd'} <= failed, (switch, failed)
+    assert not any('passed on labels' in c['detail'] for c in verdict['checks'])
 
 
 def test_traffic_over_time_counts_every_request_once():

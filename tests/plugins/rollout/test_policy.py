@@ -12,6 +12,9 @@ def test_the_shipped_policy_has_a_serving_section():
   shipped = yaml.safe_load(POLICY_PATH.read_text())['serving']
   assert policy.serving_p99_ms == shipped['serving_p99_ms']
   assert policy.canary.percent == shipped['canary']['percent'] == 10
+  assert policy.canary.labels_outrank_score_shift is True
+  off = serving_policy({'serving': {'canary': {'labels_outrank_score_shift': False}}})
+  assert off.canary.labels_outrank_score_shift is False
 
 
 @pytest.mark.parametrize('section, message', [
@@ -19,6 +22,10 @@ def test_the_shipped_policy_has_a_serving_section():
     ({'serving_min_qps': 'fast'}, r"serving.serving_min_qps: 'fast' is not a non-negative"),
     ({'canary': {'percent': 0}}, r'serving.canary.percent: 0 is not within 1..99'),
     ({'canary': {'min_requets': 5}}, r'serving.canary.min_requets: unknown'),
+    ({'canary': {'labels_outrank_score_shift': 'yes'}},
+     r"serving.canary.labels_outrank_score_shift: 'yes' is not true or false"),
+    ({'canary': {'max_score_psi': True}},
+     r'serving.canary.max_score_psi: True is not a non-negative number'),
 ])
 def test_a_bad_serving_section_names_the_field(section, message):
   with pytest.raises(ContractError, match=message):

@@ -142,3 +142,50 @@ def test_on_vertex_the_canary_reads_the_logging_table_and_cloud_monitoring(verte
   verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
   failed = {c['name'] for c in verdict['checks'] if not c['passed']}
   assert failed == {'error_rate_delta', 'p99_latency_ratio'}, verdict['reasons']
+
+
+def test_the_canary_joins_the_labels_that_arrived_and_they_outrank_a_score_shift(tmp_path):
+  """The local log (Parquet parts) with the seeded warehouse attached: the label join runs
+  in DuckDB on the trips' unique_key, as monitoring's does. A challenger whose scores are
+  squeezed towards 0.5 (same side of it: same accuracy) shifts the score distribution
+  but is as accurate; a constant challenger is not."""
+  import datetime as dt
+
+  from fakes import monitoring
+
+  settings = monitoring.seed(tmp_path)
+  now = dt.datetime.now(dt.timezone.utc)
+  rows = monitoring.trips(tmp_path, dt.date(2013, 1, 1), 1095, 600)
+  scores = monitoring.scores(rows)
+  champion, challenger = slice(0, 300), slice(300, 600)
+  monitoring.write_log(tmp_path, rows[champion], scores[champion], now, version=1,
+                       name='part-v1.parquet')
+  squeezed = [0.5 + (s - 0.5) * 0.3 for s in scores[challenger]]
+  monitoring.write_log(tmp_path, rows[challenger], squeezed, now, version=2,
+                       name='part-v2.parquet')
+  deployment = {'champion_id': 'v1', 'challenger_id': 'v2',
+                'since': (now - dt.timedelta(hours=2)).isoformat()}
+  verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
+  labelled = sum(1 for _, label in rows[challenger] if label is not None)
+  assert verdict['challenger']['labelled'] == labelled > 250
+  assert verdict['champion']['labelled'] == sum(
+      1 for _, label in rows[champion] if label is not None)
+  assert verdict['challenger']['auc'] > 0.85 and verdict['champion']['auc'] > 0.85
+  checks = {c['name']: c for c in verdict['checks']}
+  assert checks['score_psi']['value'] > 0.25 and 'passed on labels' in checks['score_psi']['detail']
+  assert checks['online_accuracy_drop']['value'] is not None
+  assert verdict['passed'], verdict['reasons']
+
+  # a constant challenger: as wrong as the share of big tips; the shift fails it too
+  (tmp_path / 'serving' / 'prediction_log' / 'part-v2.parquet').unlink()
+  monitoring.write_log(tmp_path, rows[challenger], [0.3] * 300, now, version=2,
+                       name='part-v2.parquet')
+  verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
+  failed = {c['name'] for c in verdict['checks'] if not c['passed']}
+  assert failed == {'score_psi', 'score_jsd', 'online_accuracy_drop'}, verdict['reasons']
+
+  # without the warehouse there is no label join: accuracy is not judged, and says why
+  settings.warehouse_file.unlink()
+  verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
+  (acc,) = [c for c in verdict['checks'] if c['name'] == 'online_accuracy_drop']
+  assert acc['value'] is None and 'the label join failed' in acc['detail'], acc
