@@ -12,7 +12,11 @@ from airflow.sdk import DAG, Param, task
 from ct_platform.assets import CHALLENGER, CHAMPION
 from ct_platform.notify import TaskFailedNotifier
 from ct_platform.operators.canary import WaitForCanaryOperator
-from ct_platform.operators.serving import DeployCanaryOperator, FullRolloutOperator
+from ct_platform.operators.serving import (
+    DeployCanaryOperator,
+    FullRolloutOperator,
+    ValidateInfrastructureOperator,
+)
 
 DOC = """
 ### Roll a challenger out: validate, load-test, canary, then roll out or roll back
@@ -21,10 +25,12 @@ Runs when `continuous_training` nominates a challenger (setting `rollout: canary
 `chicago-taxi-tipper.challenger` Asset), or from the trigger form with a `version`.
 
 1. **validate_infrastructure**: the challenger loads in the serving stack production
-   uses (the serving env's model server) and answers the rows the pipeline's smoke test
-   recorded with the predictions the pipeline got.
-2. **load_test**: Locust, headless, at a fixed concurrency against the challenger alone:
-   p99 latency, QPS and error rate against `serving:` in `promotion_policy.yaml`.
+   uses (locally the serving env's model server; on Vertex AI its serving container, on a
+   private validation endpoint, the deploy waited for without a worker slot) and answers
+   the rows the pipeline's smoke test recorded with the predictions the pipeline got.
+2. **load_test**: Locust, headless, at a fixed concurrency against the challenger alone
+   (on Vertex AI: on the validation endpoint, which it leaves afterwards): p99 latency,
+   QPS and error rate against `serving:` in `promotion_policy.yaml`.
 3. **deploy_canary**: the challenger beside the champion at `canary_percent` (the model
    server starts if it is down); **wait_for_canary** defers (no worker slot) until the
    challenger has answered `min_requests` live requests or the observation window ends;
@@ -84,14 +90,6 @@ with DAG(
            f'champion {plan["champion"]["version"]}', settings,
            version=plan['challenger']['version'], report_dir=plan['report_dir'])
     return plan
-
-  @task
-  def validate_infrastructure(plan):
-    from ct_platform.rollout import steps
-    result = steps.validate_infrastructure(plan, _settings())
-    print(f'infrastructure validation: {"pass" if result["passed"] else "FAIL"}: '
-          f'{result["message"]}')
-    return result
 
   @task
   def load_test(plan, validation):
@@ -170,7 +168,8 @@ with DAG(
     return path
 
   plan = plan_rollout()
-  validation = validate_infrastructure(plan)
+  validation = ValidateInfrastructureOperator(task_id='validate_infrastructure',
+                                              plan=plan).output
   load = load_test(plan, validation)
   branch = after_checks()
   [validation, load] >> branch

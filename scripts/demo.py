@@ -269,6 +269,14 @@ def closed_loop_problems(local_dir: Path, request: str, nominated: str) -> list[
   outcomes = {n['event'] for n in notifications(local_dir)}
   if not outcomes & {'rollout_completed', 'rollout_rolled_back'}:
     problems.append('the rollout neither rolled out nor rolled back')
+  # the replayed trips have their tips in the warehouse: the canary must have judged
+  # online accuracy on them (the label join), which outranks a score shift
+  for path in (local_dir / 'serving' / 'rollouts').glob('*/rollout.json'):
+    canary = json.loads(path.read_text()).get('compare_canary') or {}
+    accuracy = {c['name']: c for c in canary.get('checks', [])}.get('online_accuracy_drop')
+    if accuracy is None or accuracy['value'] is None:
+      problems.append(f'the canary judged no online accuracy: '
+                      f'{(accuracy or {}).get("detail", "no compare_canary")}')
   history = local_dir / 'bucket' / 'monitoring' / 'history.json'
   if not history.exists() or len(json.loads(history.read_text())) < 2:
     problems.append('the dashboard holds fewer than two monitoring runs')

@@ -73,7 +73,7 @@ DEFAULT_SLICE_CONFIDENCE = 0.95
 PROPORTION_METRICS = {'binary_accuracy', 'accuracy'}
 
 
-def _auc_variance(auc: float, positives: int, negatives: int) -> float:
+def auc_variance(auc: float, positives: int, negatives: int) -> float:
   """Hanley & McNeil (1982): the sampling variance of a ROC AUC from its class counts."""
   q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
   return (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
@@ -91,7 +91,7 @@ def drop_standard_error(metric: str, candidate: float, champion: float, count: f
   if metric in PROPORTION_METRICS and count:
     return math.sqrt(sum(p * (1 - p) for p in (candidate, champion)) / count)
   if metric == 'auc' and classes and min(classes) > 0:
-    variance = sum(_auc_variance(min(max(a, 0.0), 1.0), *classes)
+    variance = sum(auc_variance(min(max(a, 0.0), 1.0), *classes)
                    for a in (candidate, champion))
     return math.sqrt(max(variance, 0.0))
   return None

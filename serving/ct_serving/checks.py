@@ -12,7 +12,10 @@ live endpoint or its prediction log.
 validate: the server loads the model and answers the smoke-test rows the pipeline
 recorded (smoke_rows.json) with the predictions the pipeline got from the same SavedModel.
 loadtest: Locust, as a library, headless: `users` concurrent clients for `seconds`, each
-sending one smoke row per request; QPS, p50/p99 latency and the error rate.
+sending one smoke row per request; QPS, p50/p99 latency and the error rate. With `--url`
+(a Vertex AI validation endpoint's :predict URL) it loads that instead of a private
+server, sending `CT_LOADTEST_AUTHORIZATION` (from the environment, not the command line)
+as the Authorization header.
 Each writes one JSON object to --out (and prints it); the thresholds are judged in the DAG.
 """
 
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -142,14 +146,21 @@ def validate(model_uri: str, version: str, smoke_rows: str) -> dict:
 
 
 def load_test(model_uri: str, version: str, smoke_rows: str, users: int,
-              seconds: float) -> dict:
-  """Locust, headless, at a fixed concurrency against the challenger alone."""
+              seconds: float, url: str | None = None) -> dict:
+  """Locust, headless, at a fixed concurrency against the challenger alone: a private
+  model server, or `url` (the challenger alone on a validation endpoint)."""
   import gevent
   from locust import FastHttpUser, constant, events, task
   from locust.env import Environment
 
   rows = read_smoke_rows(smoke_rows)['instances']
   path = f'/v1/models/{MODEL_NAME}:predict'
+  headers = {'Content-Type': 'application/json'}
+  if url:
+    parts = urllib.parse.urlsplit(url)
+    host, path = f'{parts.scheme}://{parts.netloc}', parts.path
+    if os.environ.get('CT_LOADTEST_AUTHORIZATION'):
+      headers['Authorization'] = os.environ['CT_LOADTEST_AUTHORIZATION']
   bodies = [json.dumps({'instances': [row]}) for row in rows]
 
   class Client(FastHttpUser):
@@ -159,12 +170,12 @@ def load_test(model_uri: str, version: str, smoke_rows: str, users: int,
     @task
     def predict(self):
       Client._next = (Client._next + 1) % len(bodies)
-      self.client.post(path, data=bodies[Client._next],
-                       headers={'Content-Type': 'application/json'})
+      self.client.post(path, data=bodies[Client._next], headers=headers)
 
   result = {'check': 'load_test', 'version': str(version), 'users': users,
-            'seconds': seconds}
-  with private_server(model_uri, version) as (base, ready):
+            'seconds': seconds, 'target': url or 'a private model server'}
+  server = contextlib.nullcontext((host, None)) if url else private_server(model_uri, version)
+  with server as (base, ready):
     Client.host = base
     env = Environment(user_classes=[Client], events=events)
     runner = env.create_local_runner()
@@ -196,12 +207,13 @@ def main(argv=None) -> int:
     if name == 'loadtest':
       s.add_argument('--users', type=int, default=8)
       s.add_argument('--seconds', type=float, default=20.0)
+      s.add_argument('--url', help="load this :predict URL instead of a private server")
   args = p.parse_args(argv)
   if args.command == 'validate':
     result = validate(args.model_uri, args.version, args.smoke_rows)
   else:
     result = load_test(args.model_uri, args.version, args.smoke_rows, args.users,
-                       args.seconds)
+                       args.seconds, args.url)
   text = json.dumps(result, indent=2)
   Path(args.out).write_text(text)
   print(text)

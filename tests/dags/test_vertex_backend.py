@@ -177,3 +177,123 @@ def test_a_deploy_that_fails_fails_the_try_with_vertex_ais_message_and_a_retry_r
   # try 2 (the DAG's retries: 1) found no recorded operation and deployed again
   assert _deploys(vertex) == ['1', '2', '2']
   assert _split(vertex) == {'1': 90, '2': 10}
+
+
+@pytest.fixture(scope='module')
+def container_models(tmp_path_factory):
+  """Stand-in models 'a' and 'b' (the serving env builds them), each with the smoke rows
+  the pipeline would have recorded for it."""
+  from fakes import serving_models
+  return serving_models.build(tmp_path_factory.mktemp('validation-models'), 'a', 'b')
+
+
+@pytest.fixture
+def validation_on_vertex(vertex_endpoint, container_models, tmp_path):
+  """The fake's :predict for deployed model 2 answered by a real model server (the
+  serving env's, as the prebuilt container would) serving `served`; returns
+  (vertex, env for the DAG run, serve(name))."""
+  from fakes import serving_models
+  from fakes.http import free_port
+
+  from ct_platform.backends import endpoint_for
+  from ct_platform.config import load_settings
+  from ct_platform.rollout import server
+
+  vertex, env = vertex_endpoint
+  started = []
+
+  def serve(name):
+    settings = load_settings({'local_dir': str(tmp_path / f'container-{name}'),
+                              'serve_port': free_port()}, use_variable=False)
+    endpoint_for(settings).deploy(2, container_models[name], 100)
+    server.ensure_running(settings)
+    started.append(settings)
+    vertex.serving_backends['2'] = (f'{server.base_url(settings)}/v1/models/'
+                                    f'chicago-taxi-tipper:predict')
+
+  plan = {'challenger': {'version': 2, 'model_uri': 'gs://models/2',
+                         'smoke_rows': f'{container_models["a"]}/smoke_rows.json'},
+          'champion': {'version': 1, 'model_uri': 'gs://models/1'},
+          'report_dir': str(tmp_path / 'report')}
+  policy = serving_models.quick_policy(tmp_path / 'policy.yaml')
+  env = dict(env, CT_TEST_PLAN=json.dumps(plan), CT_SERVING_POLICY_FILE=str(policy),
+             CT_SERVING_IMAGE='us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:pinned')
+  yield vertex, env, serve
+  for settings in started:
+    server.stop(settings)
+
+
+VALIDATION_ENDPOINT = ('projects/ct-proj1/locations/us-central1/endpoints/'
+                       'chicago-taxi-tipper-validation')
+
+
+def _validation_endpoint(vertex):
+  return vertex.endpoints[VALIDATION_ENDPOINT]
+
+
+def test_on_vertex_the_challenger_is_validated_and_load_tested_alone_on_a_private_endpoint(
+    fixture_airflow_env, local_dir, validation_on_vertex):
+  vertex, env, serve = validation_on_vertex
+  serve('a')  # the container serves the model whose smoke rows the pipeline recorded
+  rc, log = fixture_airflow_env.run('ct_validate_on_vertex', local_dir, **env)
+  assert rc == 0, log[-5000:]
+  states = task_states(fixture_airflow_env, local_dir, 'ct_validate_on_vertex', log)
+  assert states == {'validate_infrastructure': 'success', 'load_test': 'success'}
+  # the deploy was waited for by the trigger, on the validation endpoint only
+  assert 'waiting (deferred) for deploy of challenger version 2 on the validation ' \
+         'endpoint' in log
+  assert list(vertex.endpoints) == [VALIDATION_ENDPOINT]
+  (create,) = vertex.calls('POST', r'/endpoints$')
+  assert 'predictRequestResponseLoggingConfig' not in create[3]  # nobody's traffic
+  assert create[3]['labels'] == {'ct_model': 'chicago-taxi-tipper', 'ct_purpose': 'validation'}
+  assert 'infrastructure validation: pass: ' + VALIDATION_ENDPOINT in log
+  # the load test's clients went through the endpoint's :predict, not a local server
+  predicts = vertex.calls('POST', r'-validation:predict$')
+  (line,) = [x for x in log.splitlines() if 'load test: {' in x]
+  result = json.loads(line.split('load test: ', 1)[1])
+  assert result['figures']['target'].endswith(VALIDATION_ENDPOINT + ':predict')
+  assert result['figures']['requests'] > 10 and result['figures']['failures'] == 0
+  assert len(predicts) >= result['figures']['requests']  # + the validation's own call
+  # then the challenger leaves the validation endpoint (machines cost by the hour)
+  assert _released(vertex, result['released']) == []
+
+
+def _released(vertex, operation):
+  """The validation endpoint's deployed models once the undeploy the task started (and
+  did not wait for: it needs no worker) is done."""
+  from ct_platform.backends.vertex_endpoint import VertexEndpoint
+
+  (undeploy,) = vertex.calls('POST', r'-validation:undeployModel$')
+  assert undeploy[3]['deployedModelId'] == '2' and operation
+  VertexEndpoint('ct-proj1', 'us-central1', 'chicago-taxi-tipper', api_endpoint=vertex.endpoint
+                 ).wait_operation(operation, 'the release')
+  return _validation_endpoint(vertex)['deployedModels']
+
+
+def test_on_vertex_a_container_that_answers_otherwise_fails_the_validation_and_leaves(
+    fixture_airflow_env, local_dir, validation_on_vertex):
+  vertex, env, serve = validation_on_vertex
+  serve('b')  # another model than the one whose predictions the pipeline recorded
+  rc, log = fixture_airflow_env.run('ct_validate_on_vertex', local_dir, **env)
+  assert rc == 0, log[-5000:]
+  states = task_states(fixture_airflow_env, local_dir, 'ct_validate_on_vertex', log)
+  assert states == {'validate_infrastructure': 'success', 'load_test': 'skipped'}
+  assert "infrastructure validation: FAIL: served predictions differ from the pipeline's" \
+         in log
+  (line,) = [x for x in log.splitlines() if 'leaves the validation endpoint: operation' in x]
+  assert _released(vertex, line.split('operation ')[1].split()[0]) == []
+
+
+def test_on_vertex_a_deploy_that_fails_in_the_container_is_the_verdict_not_a_task_failure(
+    fixture_airflow_env, local_dir, validation_on_vertex):
+  vertex, env, serve = validation_on_vertex
+  vertex.fail_deploy = 'Model server never became ready: the container exited'
+  rc, log = fixture_airflow_env.run('ct_validate_on_vertex', local_dir, **env)
+  assert rc == 0, log[-5000:]
+  states = task_states(fixture_airflow_env, local_dir, 'ct_validate_on_vertex', log)
+  assert states == {'validate_infrastructure': 'success', 'load_test': 'skipped'}
+  assert ('infrastructure validation: FAIL: the challenger did not deploy in the serving '
+          'container (us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:pinned): deploy of '
+          'challenger version 2 on the validation endpoint failed: Model server never became '
+          'ready: the container exited (code 13, ') in log
+  assert not vertex.calls('POST', r':predict$')

@@ -9,7 +9,10 @@ at /ui/...), get by version or alias, mergeVersionAliases, listVersions. Endpoin
 create, get, deployModel / undeployModel (long-running operations that finish after
 `deploy_polls` polls; `fail_deploy` makes the next deploy's operation fail, `deploy_503`
 answers the next N deployModel calls 503, `operation_503` the next N operation GETs),
-PATCH of the traffic split.
+PATCH of the traffic split, and :predict, answered by the deployed model's stand-in
+serving container: `serving_backends` maps a deployed model id to the URL of a real model
+server speaking the TF Serving REST shape (the local model server), as Vertex AI's
+prebuilt TensorFlow container does.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class FakeVertex(RecordingJsonServer):
     self.operation_503 = 0   # the next N operation GETs answer 503
     self.deploy_polls = 1    # polls before a deploy / undeploy operation is done
     self._pending = {}       # operation name -> [polls left, what to do when done]
+    self.serving_backends = {}  # deployed model id -> a model server's :predict URL
     self.ops = {}
     self.on_succeeded = None
     # how a job that reaches FAILED failed: the job's error and its failed tasks, as
@@ -195,7 +199,7 @@ def _endpoint_routes(fake, method, path, query, body):
                                           'Endpoint'})}
     return 200, {'name': op, 'done': False}
   m = re.fullmatch(r'/v1/(projects/[^/]+/locations/[^/]+/endpoints/[^/:]+)'
-                   r'(:deployModel|:undeployModel)?', path)
+                   r'(:deployModel|:undeployModel|:predict)?', path)
   if not m:
     return _error(404, 'NOT_FOUND', f'no route {method} {path}')
   name, verb = m.groups()
@@ -204,6 +208,8 @@ def _endpoint_routes(fake, method, path, query, body):
     return _error(404, 'NOT_FOUND', f'endpoint {name} not found')
   if method == 'GET' and not verb:
     return 200, endpoint
+  if verb == ':predict':
+    return _predict(fake, endpoint, body)
   if method == 'PATCH' and not verb:
     if query.get('updateMask') != ['trafficSplit']:
       return _error(400, 'INVALID_ARGUMENT', f'updateMask {query.get("updateMask")}')
@@ -241,7 +247,8 @@ def _endpoint_routes(fake, method, path, query, body):
           'deployedModel': deployed}}
   else:
     mid = body['deployedModelId']
-    if endpoint['trafficSplit'].get(mid):
+    last = [d['id'] for d in endpoint['deployedModels']] == [mid]
+    if endpoint['trafficSplit'].get(mid) and not last:  # the last one may take it along
       return _error(400, 'FAILED_PRECONDITION', f'{mid} still takes traffic')
 
     def done():
@@ -255,6 +262,31 @@ def _endpoint_routes(fake, method, path, query, body):
 
 
 FakeVertex.route_endpoints = _endpoint_routes
+
+
+def _predict(fake, endpoint, body):
+  """Routes by the traffic split to the deployed model's serving container."""
+  import random
+  import urllib.error
+  import urllib.request
+
+  split = {k: v for k, v in endpoint['trafficSplit'].items() if v}
+  if not split:
+    return _error(400, 'FAILED_PRECONDITION', f'{endpoint["name"]} has no deployed model '
+                                              f'that takes traffic')
+  (mid,) = random.choices(list(split), weights=list(split.values()))
+  url = fake.serving_backends.get(mid)
+  if url is None:
+    return _error(500, 'INTERNAL', f'no serving container for deployed model {mid}')
+  request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                   headers={'Content-Type': 'application/json'})
+  try:
+    with urllib.request.urlopen(request, timeout=60) as r:
+      answer = json.loads(r.read())
+  except urllib.error.HTTPError as e:
+    return _error(e.code, 'INVALID_ARGUMENT' if e.code == 400 else 'INTERNAL',
+                  e.read().decode(errors='replace')[:500])
+  return 200, dict(answer, deployedModelId=mid)
 
 
 def write_compiled_pipeline(root, schema='2.0.0'):

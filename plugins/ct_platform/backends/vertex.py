@@ -51,7 +51,8 @@ def _client(kind: str, region: str, api_endpoint: str, gcp_conn_id: str,
 
   cls = {'pipeline': aiplatform_v1.PipelineServiceClient,
          'model': aiplatform_v1.ModelServiceClient,
-         'endpoint': aiplatform_v1.EndpointServiceClient}[kind]
+         'endpoint': aiplatform_v1.EndpointServiceClient,
+         'prediction': aiplatform_v1.PredictionServiceClient}[kind]
   return cls(credentials=_credentials(gcp_conn_id, impersonation_chain), transport='rest',
              client_options=ClientOptions(
                  api_endpoint=api_endpoint or f'{region}-aiplatform.googleapis.com'))

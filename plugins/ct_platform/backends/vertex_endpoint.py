@@ -14,6 +14,12 @@ minutes, and must not hold a worker slot). `deploy` and `undeploy` poll to compl
 (with the registry's retries on 429/5xx), for callers that hold no worker slot long. A
 deploy that fails raises EndpointError with Vertex AI's own message and leaves the split as
 it was (Vertex AI applies a split only with a successful deploy).
+
+`validation()` is a second, private Endpoint (`<endpoint id>-validation`, no request
+logging: its requests are no one's traffic) where model_rollout deploys the challenger
+alone, in the configured serving container, for the infrastructure validation and the load
+test before it takes any live request; `predict` answers through Vertex AI's prediction
+service (PredictionServiceClient, same transport and seam).
 """
 
 from __future__ import annotations
@@ -33,11 +39,14 @@ class VertexEndpoint:
                gcp_conn_id: str = 'google_cloud_default', impersonation_chain: str = '',
                endpoint_id: str = '', machine_type: str = 'n1-standard-2',
                min_replicas: int = 1, max_replicas: int = 1, log_table: str = '',
-               log_sampling_rate: float = 1.0):
+               log_sampling_rate: float = 1.0, purpose: str = 'serving'):
+    if purpose not in ('serving', 'validation'):
+      raise ValueError(f'purpose: {purpose!r} is not serving or validation')
     self.project, self.region = project, region
     self.model_name = model_name
     self.model_id = label_slug(model_name)
     self.endpoint_id = endpoint_id or self.model_id
+    self.purpose = purpose
     self.api_endpoint = api_endpoint
     self.gcp_conn_id, self.impersonation_chain = gcp_conn_id, impersonation_chain
     self.machine_type = machine_type
@@ -53,7 +62,7 @@ class VertexEndpoint:
         'impersonation_chain': self.impersonation_chain, 'endpoint_id': self.endpoint_id,
         'machine_type': self.machine_type, 'min_replicas': self.min_replicas,
         'max_replicas': self.max_replicas, 'log_table': self.log_table,
-        'log_sampling_rate': self.log_sampling_rate}}
+        'log_sampling_rate': self.log_sampling_rate, 'purpose': self.purpose}}
 
   @classmethod
   def from_settings(cls, settings):
@@ -65,6 +74,12 @@ class VertexEndpoint:
                machine_type=settings.serving_machine_type,
                log_table=settings.prediction_log_table)
 
+  def validation(self) -> VertexEndpoint:
+    """The private validation Endpoint beside this one (same machines, no logging)."""
+    kwargs = dict(self.config()['kwargs'], purpose='validation',
+                  endpoint_id=f'{self.endpoint_id}-validation')
+    return VertexEndpoint(**kwargs)
+
   @property
   def location(self) -> str:
     return f'projects/{self.project}/locations/{self.region}'
@@ -73,9 +88,40 @@ class VertexEndpoint:
   def resource(self) -> str:
     return f'{self.location}/endpoints/{self.endpoint_id}'
 
-  def _client(self):
-    return _client('endpoint', self.region, self.api_endpoint, self.gcp_conn_id,
+  def _client(self, kind: str = 'endpoint'):
+    return _client(kind, self.region, self.api_endpoint, self.gcp_conn_id,
                    self.impersonation_chain)
+
+  @property
+  def predict_url(self) -> str:
+    """The REST :predict URL (what a load test's clients post to)."""
+    host = self.api_endpoint or f'{self.region}-aiplatform.googleapis.com'
+    host = host if '://' in host else f'https://{host}'
+    return f'{host.rstrip("/")}/v1/{self.resource}:predict'
+
+  def authorization(self) -> str | None:
+    """An `Authorization` header value for predict_url's clients (None: anonymous, as
+    the tests' connection is)."""
+    import google.auth.transport.requests
+    from google.auth.credentials import AnonymousCredentials
+
+    from ct_platform.backends.vertex import _credentials
+
+    credentials = _credentials(self.gcp_conn_id, self.impersonation_chain)
+    if isinstance(credentials, AnonymousCredentials):
+      return None
+    credentials.refresh(google.auth.transport.requests.Request())
+    return f'Bearer {credentials.token}'
+
+  def predict(self, instances: list) -> tuple[list, str]:
+    """(predictions, the deployed model id that answered) for `instances` (JSON values)."""
+    from google.protobuf import json_format, struct_pb2
+
+    values = [json_format.ParseDict(i, struct_pb2.Value()) for i in instances]
+    response = self._client('prediction').predict(
+        endpoint=self.resource, instances=values, retry=_transient_retry(), timeout=TIMEOUT)
+    return ([json_format.MessageToDict(p) for p in response._pb.predictions],
+            response.deployed_model_id)
 
   def deployed_id(self, version) -> str:
     return str(int(version))
@@ -108,13 +154,20 @@ class VertexEndpoint:
     endpoint = self._get(client)
     if endpoint is not None:
       return endpoint
-    log.info('creating endpoint %s with request-response logging to %s', self.resource,
-             self.log_table)
-    body = aiplatform_v1.Endpoint(
-        display_name=self.model_name, labels={'ct_model': self.model_id},
-        predict_request_response_logging_config=aiplatform_v1.PredictRequestResponseLoggingConfig(
-            enabled=True, sampling_rate=self.log_sampling_rate,
-            bigquery_destination=aiplatform_v1.BigQueryDestination(output_uri=self.log_table)))
+    if self.purpose == 'validation':
+      log.info('creating the validation endpoint %s (no request logging)', self.resource)
+      body = aiplatform_v1.Endpoint(
+          display_name=f'{self.model_name}-validation',
+          labels={'ct_model': self.model_id, 'ct_purpose': 'validation'})
+    else:
+      log.info('creating endpoint %s with request-response logging to %s', self.resource,
+               self.log_table)
+      body = aiplatform_v1.Endpoint(
+          display_name=self.model_name, labels={'ct_model': self.model_id},
+          predict_request_response_logging_config=aiplatform_v1.PredictRequestResponseLoggingConfig(
+              enabled=True, sampling_rate=self.log_sampling_rate,
+              bigquery_destination=aiplatform_v1.BigQueryDestination(
+                  output_uri=self.log_table)))
     operation = client.create_endpoint(parent=self.location, endpoint=body,
                                        endpoint_id=self.endpoint_id,
                                        retry=_transient_retry(), timeout=TIMEOUT)
@@ -218,15 +271,22 @@ class VertexEndpoint:
     return self._state(updated)
 
   def undeploy(self, version) -> contract.EndpointState:
+    self.wait_operation(self.begin_undeploy(version), f'undeploy of {version}')
+    return self.state()
+
+  def begin_undeploy(self, version) -> str:
+    """Starts undeploying `version`; returns the operation's name. A model that takes
+    traffic is refused unless it is the endpoint's last one (then the split ends empty,
+    as Vertex AI does for the last deployed model)."""
     client = self._client()
     endpoint = self._get(client)
     mid = self.deployed_id(version)
-    if endpoint is None or mid not in [m.id for m in endpoint.deployed_models]:
+    ids = [m.id for m in endpoint.deployed_models] if endpoint is not None else []
+    if mid not in ids:
       raise contract.EndpointError(f'{mid} is not deployed on {self.resource}')
-    if endpoint.traffic_split.get(mid, 0):
+    if endpoint.traffic_split.get(mid, 0) and ids != [mid]:
       raise contract.EndpointError(f'{mid} takes {endpoint.traffic_split[mid]}% of the '
                                    f'traffic on {self.resource}: move it before undeploying')
     operation = client.undeploy_model(endpoint=self.resource, deployed_model_id=mid,
                                       retry=_transient_retry(), timeout=TIMEOUT)
-    self._wait(operation, f'undeploy of {mid}')
-    return self.state()
+    return operation.operation.name

@@ -1,8 +1,9 @@
-"""The model_rollout steps that change what serves: the canary deploy and the full rollout.
+"""The model_rollout steps that deploy: the infrastructure validation (on Vertex AI, a
+deploy to the validation endpoint first), the canary deploy and the full rollout.
 
-Operators rather than @tasks so that they report their lineage (model version -> serving
-deployment, with the traffic split) to OpenLineage; what they do is in
-ct_platform.rollout.steps.
+Operators rather than @tasks so that they defer on Vertex AI's long-running deploys and
+report their lineage (model version -> serving deployment, with the traffic split) to
+OpenLineage; what they do is in ct_platform.rollout.steps.
 """
 
 from __future__ import annotations
@@ -41,28 +42,40 @@ class _ServingChangeOperator(BaseOperator):
                               self.stage, self._settings)
 
 
-class DeployCanaryOperator(_ServingChangeOperator):
-  """The challenger beside the champion at the plan's canary percent.
+class _EndpointOperationsOperator(BaseOperator):
+  """Starts endpoint operations one after another (`_next`) and waits for each deferrably,
+  then finishes (`_finish`). On Vertex AI a deploy is a long-running operation (machines
+  are provisioned, often 10-20 minutes): the task defers to EndpointOperationTrigger for
+  each one and frees its worker slot meanwhile. The operation is recorded in the task's
+  task_state_store before deferring, so a retry waits for it instead of starting a
+  second one. Locally a deploy is a file write: `_next` starts nothing."""
 
-  On Vertex AI a deploy is a long-running operation (machines are provisioned): the task
-  defers to EndpointOperationTrigger for each one it starts (the champion's on a first
-  rollout, then the challenger's) and frees its worker slot meanwhile. The operation is
-  recorded in the task's task_state_store before deferring, so a retry waits for it
-  instead of starting a second deploy. Locally a deploy is a file write: no deferral.
-  """
-  template_fields = ('plan',)
-  ui_color = '#e6f4ea'
-  stage = 'canary'
-  alias = 'challenger'
+  def _load_settings(self):
+    raise NotImplementedError
+
+  def _endpoint(self, settings):
+    from ct_platform.backends import endpoint_for
+    return endpoint_for(settings)
+
+  def _next(self, endpoint, settings):
+    """(operation name, what) of the next operation started, or None: all done."""
+    raise NotImplementedError
+
+  def _finish(self, endpoint, settings):
+    raise NotImplementedError
+
+  def _operation_failed(self, event, endpoint, settings):
+    """An operation failed (or its deadline passed): raise, or return the task's result."""
+    from ct_platform.contracts.endpoint import EndpointError
+
+    raise EndpointError(f'{event.get("message", "no event")} ({event.get("status")})')
 
   def execute(self, context):
-    from ct_platform.backends import endpoint_for
-
     settings = self._load_settings()
-    endpoint = endpoint_for(settings)
+    endpoint = self._endpoint(settings)
     store = context['task_state_store']
     recorded = store.get(OPERATION_KEY)
-    if recorded:  # an earlier try started this deploy: wait for it, never start another
+    if recorded:  # an earlier try started this operation: wait for it, never start another
       done, error = endpoint.operation_status(recorded['operation'])
       if not done:
         self.log.info('reconnecting to %s (operation %s)', recorded['what'],
@@ -74,20 +87,14 @@ class DeployCanaryOperator(_ServingChangeOperator):
     return self._advance(context, endpoint, settings)
 
   def _advance(self, context, endpoint, settings):
-    from ct_platform.rollout import steps
-
-    started = steps.next_canary_deploy(self.plan, endpoint)
+    started = self._next(endpoint, settings)
     if started is not None:
       record = {'operation': started[0], 'what': started[1],
                 'deadline': (dt.datetime.now(dt.timezone.utc) + dt.timedelta(
                     seconds=DEPLOY_TIMEOUT_SECONDS)).isoformat()}
       context['task_state_store'].set(OPERATION_KEY, record)
       return self._defer(endpoint, record, settings)
-    deployment = steps.finish_canary(self.plan, settings)
-    self.log.info('canary: %s on %s%s', deployment['split'], deployment['endpoint'],
-                  f' ({deployment["server"]["url"]})' if deployment['server'] else '')
-    self._split = deployment['split']
-    return deployment
+    return self._finish(endpoint, settings)
 
   def _defer(self, endpoint, record, settings):
     from ct_platform.triggers.endpoint_operation import EndpointOperationTrigger
@@ -100,17 +107,89 @@ class DeployCanaryOperator(_ServingChangeOperator):
         poll_interval=settings.poll_interval_seconds), method_name='execute_complete')
 
   def execute_complete(self, context, event=None):
-    from ct_platform.backends import endpoint_for
-    from ct_platform.contracts.endpoint import EndpointError
-
     context['task_state_store'].delete(OPERATION_KEY)
-    if (event or {}).get('status') != 'DONE':
-      # the champion still serves 100%: Vertex AI applies a split only with a deploy
-      raise EndpointError(f'{(event or {}).get("message", "no event")} '
-                          f'({(event or {}).get("status")})')
-    self.log.info('%s', event['message'])
     settings = self._load_settings()
-    return self._advance(context, endpoint_for(settings), settings)
+    endpoint = self._endpoint(settings)
+    if (event or {}).get('status') != 'DONE':
+      return self._operation_failed(event or {}, endpoint, settings)
+    self.log.info('%s', event['message'])
+    return self._advance(context, endpoint, settings)
+
+
+class DeployCanaryOperator(_EndpointOperationsOperator, _ServingChangeOperator):
+  """The challenger beside the champion at the plan's canary percent: on a first rollout
+  the champion's deploy, then the challenger's, each waited for deferrably. A deploy that
+  fails fails the try with Vertex AI's message; the champion still serves 100% (Vertex AI
+  applies a split only with a deploy)."""
+  template_fields = ('plan',)
+  ui_color = '#e6f4ea'
+  stage = 'canary'
+  alias = 'challenger'
+
+  _load_settings = _ServingChangeOperator._load_settings
+
+  def _next(self, endpoint, settings):
+    from ct_platform.rollout import steps
+    return steps.next_canary_deploy(self.plan, endpoint)
+
+  def _finish(self, endpoint, settings):
+    from ct_platform.rollout import steps
+
+    deployment = steps.finish_canary(self.plan, settings)
+    self.log.info('canary: %s on %s%s', deployment['split'], deployment['endpoint'],
+                  f' ({deployment["server"]["url"]})' if deployment['server'] else '')
+    self._split = deployment['split']
+    return deployment
+
+
+class ValidateInfrastructureOperator(_EndpointOperationsOperator):
+  """The challenger in the serving stack production uses, answering the rows the
+  pipeline's smoke test recorded with the pipeline's predictions.
+
+  Locally: the serving env's model server on a private port. On Vertex AI: the
+  challenger is deployed alone to the private validation endpoint, in the serving
+  container its registry version names (the deploy waited for deferrably), and predicts
+  there; load_test then loads it there and it leaves the endpoint. A deploy that fails is
+  the verdict (the container did not serve the model), not a task failure: the challenger
+  is rejected before any traffic."""
+  template_fields = ('plan',)
+  ui_color = '#fef7e0'
+
+  def __init__(self, *, plan, settings_overrides: dict | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.plan = plan
+    self.settings_overrides = settings_overrides or {}
+
+  def _load_settings(self):
+    from ct_platform.config import load_settings
+    return load_settings(self.settings_overrides)
+
+  def _endpoint(self, settings):
+    endpoint = super()._endpoint(settings)
+    return endpoint.validation() if settings.endpoint == 'vertex' else endpoint
+
+  def _next(self, endpoint, settings):
+    if settings.endpoint != 'vertex':
+      return None
+    from ct_platform.rollout import steps
+    return steps.begin_validation_deploy(self.plan, endpoint)
+
+  def _finish(self, endpoint, settings, deploy_error=None):
+    from ct_platform.rollout import steps
+
+    if settings.endpoint == 'vertex':
+      result = steps.validate_on_endpoint(self.plan, endpoint, settings, deploy_error)
+    else:
+      result = steps.validate_infrastructure(self.plan, settings)
+    print(f'infrastructure validation: {"pass" if result["passed"] else "FAIL"}: '
+          f'{result["message"]}')
+    if result.get('released'):
+      print(f'the challenger leaves the validation endpoint: operation {result["released"]}')
+    return result
+
+  def _operation_failed(self, event, endpoint, settings):
+    return self._finish(endpoint, settings, deploy_error=(
+        event.get('message') or f'the wait ended with {event.get("status")}'))
 
 
 class FullRolloutOperator(_ServingChangeOperator):

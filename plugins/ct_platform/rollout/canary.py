@@ -5,7 +5,7 @@ server errors (5xx; a rejected request, 400, is the caller's and counts for neit
 p50/p99 latency, its predicted scores as a histogram over [0, 1], and online accuracy
 where labels have arrived. Then the checks of the policy's `canary:` section: error rate,
 p99 ratio, PSI and JSD of the score distributions (drift.metrics, as in drift), accuracy
-on the labelled live requests, which outranks a score shift
+and AUC on the labelled live requests, which outrank a score shift
 (`labels_outrank_score_shift`).
 Pure functions.
 """
@@ -82,8 +82,8 @@ def model_figures(rows: list, deployed_id: str, labelled: list | None = None) ->
       'predictions': len(scores),
       'mean_score': sum(scores) / len(scores) if scores else None,
       'score_histogram': score_histogram(scores),
-      'labelled': online['labelled'], 'accuracy': online['binary_accuracy'],
-      'auc': online['auc'],
+      'labelled': online['labelled'], 'positives': online['positives'],
+      'accuracy': online['binary_accuracy'], 'auc': online['auc'],
       'first': times[0] if times else None, 'last': times[-1] if times else None,
   }
 
@@ -128,13 +128,15 @@ def compare(champion: dict, challenger: dict, policy: CanaryPolicy) -> dict:
                              champion['p99_ms'] + policy.p99_slack_ms),
       f'p99 challenger {_ms(challenger["p99_ms"])} vs champion {_ms(champion["p99_ms"])}; '
       f'at most {policy.max_p99_ratio}x, or within {policy.p99_slack_ms:g} ms'))
-  accuracy = _accuracy_check(champion, challenger, policy)
+  on_labels = _label_checks(champion, challenger, policy)
   # A retrained model is meant to score differently (under drift, that is why it was
-  # trained): where labels show it at least as accurate as the champion on the same live
-  # traffic, a shifted score distribution is that change, not a fault. Without labels the
-  # shift is the only guard against a broken challenger (a constant, a skewed input).
-  explained = (policy.labels_outrank_score_shift and accuracy['value'] is not None
-               and accuracy['passed'])
+  # trained): where labels show it as good as the champion on the same live traffic, in
+  # accuracy and in AUC (ranking: a constant's is 0.5, however accurate the majority
+  # class makes it), a shifted score distribution is that change, not a fault. Without
+  # labels the shift is the only guard against a broken challenger.
+  as_good = all(c['value'] is not None and c['passed'] for c in on_labels)
+  skill = ranks_above_chance(challenger, policy.confidence)
+  explained = policy.labels_outrank_score_shift and as_good and skill['passed']
   base, new = champion['score_histogram'], challenger['score_histogram']
   for name, value, limit, what in (
       ('score_psi', histogram_psi(base, new), policy.max_score_psi,
@@ -144,28 +146,79 @@ def compare(champion: dict, challenger: dict, policy: CanaryPolicy) -> dict:
     within = value is not None and value <= limit
     detail = f'{what} {_num(value)}; at most {limit}'
     if not within and explained:
-      detail += ('; passed on labels: the challenger is as accurate as the champion on '
-                 'the labelled live requests, so the shift is what the retraining changed')
+      detail += ('; passed on labels: the challenger is as accurate as the champion, and '
+                 'ranks as well, on the labelled live requests, so the shift is what the '
+                 'retraining changed')
+    elif not within and policy.labels_outrank_score_shift and as_good:
+      detail += f'; the labels do not outrank it: {skill["detail"]}'
     checks.append(check(name, value, limit, within or explained, detail))
-  checks.append(accuracy)
+  checks += on_labels
   failed = [c for c in checks if not c['passed']]
   return {'passed': not failed, 'checks': checks, 'reasons': [c['detail'] for c in failed]}
 
 
-def _accuracy_check(champion: dict, challenger: dict, policy: CanaryPolicy) -> dict:
+def ranks_above_chance(figures: dict, confidence: float) -> dict:
+  """Does a model's online AUC show skill beyond sampling noise? {'passed', 'detail'}.
+  Under no skill an AUC is 0.5 with the Hanley-McNeil standard error of its class counts;
+  a constant predictor's is exactly 0.5 (every pair tied)."""
+  from ct_platform.gate import auc_variance, significance_z
+
+  auc, labelled = figures.get('auc'), figures.get('labelled') or 0
+  positives = figures.get('positives') or 0
+  if auc is None or not positives or positives == labelled:
+    return {'passed': False, 'detail': 'no online AUC (one class only among the labels)'}
+  noise = math.sqrt(auc_variance(0.5, positives, labelled - positives))
+  needed = 0.5 + significance_z(confidence) * noise
+  return {'passed': auc > needed,
+          'detail': f'the challenger\'s online AUC {auc:.4f} is {"" if auc > needed else "not "}'
+                    f'above chance ({needed:.4f} needed with {positives} positives and '
+                    f'{labelled - positives} negatives at confidence {confidence})'}
+
+
+def _label_checks(champion: dict, challenger: dict, policy: CanaryPolicy) -> list[dict]:
+  """Online accuracy and AUC drops on the labelled live requests; each not judged (passed,
+  value None) with fewer than min_labelled labels per model, or an AUC of one class. As
+  the gate judges a slice: a drop fails beyond its tolerance only when it is also beyond
+  its sampling noise at `confidence` (each model answered its own share of the traffic:
+  two independent samples)."""
+  from ct_platform.gate import auc_variance, significance_z
+
+  counts = (f'{challenger["labelled"]} challenger and {champion["labelled"]} champion '
+            f'requests have labels')
   if min(champion['labelled'], challenger['labelled']) < policy.min_labelled:
-    return check('online_accuracy_drop', None, policy.max_accuracy_drop, True,
-                 f'not judged: {challenger["labelled"]} challenger and '
-                 f'{champion["labelled"]} champion requests have labels yet; '
-                 f'{policy.min_labelled} each needed')
-  drop = champion['accuracy'] - challenger['accuracy']
-  return check('online_accuracy_drop', drop, policy.max_accuracy_drop,
-               drop <= policy.max_accuracy_drop,
-               f'accuracy on labelled live requests: challenger '
-               f'{challenger["accuracy"]:.3f} (AUC {_num(challenger.get("auc"))}, '
-               f'{challenger["labelled"]} labelled) vs champion {champion["accuracy"]:.3f} '
-               f'(AUC {_num(champion.get("auc"))}, {champion["labelled"]}); at most '
-               f'{policy.max_accuracy_drop} lower')
+    why = f'not judged: {counts} yet; {policy.min_labelled} each needed'
+    return [check('online_accuracy_drop', None, policy.max_accuracy_drop, True, why),
+            check('online_auc_drop', None, policy.max_auc_drop, True, why)]
+  z = significance_z(policy.confidence)
+
+  def judged(name, what, ours, theirs, limit, variance, digits):
+    drop = theirs - ours
+    noise = math.sqrt(max(variance, 0.0))
+    beyond = drop <= z * noise
+    detail = (f'{what} on labelled live requests: challenger {ours:.{digits}f} '
+              f'({challenger["labelled"]} labelled) vs champion {theirs:.{digits}f} '
+              f'({champion["labelled"]}); at most {limit} lower')
+    if drop > limit and beyond:
+      detail += (f', but {drop:.{digits}f} is within sampling noise '
+                 f'({drop / noise if noise else 0:.1f} standard errors; {z:.2f} needed at '
+                 f'confidence {policy.confidence})')
+    return check(name, drop, limit, drop <= limit or beyond, detail)
+
+  def accuracy_variance(f):
+    return f['accuracy'] * (1 - f['accuracy']) / f['labelled']
+
+  out = [judged('online_accuracy_drop', 'accuracy', challenger['accuracy'],
+                champion['accuracy'], policy.max_accuracy_drop,
+                accuracy_variance(champion) + accuracy_variance(challenger), 3)]
+  if champion.get('auc') is None or challenger.get('auc') is None:
+    out.append(check('online_auc_drop', None, policy.max_auc_drop, True,
+                     f'not judged: one class only among the labels ({counts})'))
+  else:
+    variance = sum(auc_variance(f['auc'], f['positives'], f['labelled'] - f['positives'])
+                   for f in (champion, challenger))
+    out.append(judged('online_auc_drop', 'AUC', challenger['auc'], champion['auc'],
+                      policy.max_auc_drop, variance, 4))
+  return out
 
 
 def _pct(value):

@@ -23,7 +23,9 @@ class CanaryPolicy:
   max_score_jsd: float = 0.1
   min_labelled: int = 100
   max_accuracy_drop: float = 0.05
+  max_auc_drop: float = 0.05
   labels_outrank_score_shift: bool = True
+  confidence: float = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,8 @@ def serving_policy(policy: dict | None = None, path=POLICY_PATH) -> ServingPolic
                                         'serving.canary'))
   if not 1 <= canary.percent <= 99:
     raise ContractError(f'serving.canary.percent: {canary.percent} is not within 1..99')
+  if not 0 <= canary.confidence < 1:
+    raise ContractError(f'serving.canary.confidence: {canary.confidence} is not within [0, 1)')
   return ServingPolicy(canary=canary,
                        **number_fields(ServingPolicy, section, 'serving', skip=('canary',)))
 

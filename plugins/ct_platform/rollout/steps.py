@@ -28,6 +28,8 @@ from ct_platform.config import Settings
 from ct_platform.rollout.policy import judge_load_test
 from ct_platform.rollout.policy import serving_policy as _serving_policy
 
+SMOKE_TOLERANCE = 1e-4  # as ct_serving.checks: float32 through JSON and back
+
 
 def serving_policy(settings: Settings):
   from ct_platform.contracts import POLICY_PATH
@@ -82,23 +84,37 @@ def plan_rollout(params: dict, run_id: str, settings: Settings) -> dict:
   }
 
 
-def _serving_check(command: str, plan: dict, settings: Settings, *extra) -> dict:
+def _local_smoke_rows(plan: dict, out_dir: Path, settings: Settings) -> str:
+  """The challenger's smoke_rows.json as a local path (downloaded when in the bucket)."""
+  from ct_platform import storage
+
+  challenger = plan['challenger']
+  if not challenger['smoke_rows']:
+    raise ValueError(f'version {challenger["version"]} has no recorded smoke rows '
+                     f'(smoke_test.rows_uri): it was trained before the pipeline recorded '
+                     f'them; retrain it to roll it out')
+  if not storage.is_gcs(challenger['smoke_rows']):
+    return challenger['smoke_rows']
+  local = out_dir / 'smoke_rows.json'
+  local.write_text(storage.read_text(challenger['smoke_rows'], settings))
+  return str(local)
+
+
+def _serving_check(command: str, plan: dict, settings: Settings, *extra,
+                   env: dict | None = None) -> dict:
   """Runs `python -m ct_serving.checks` in the serving env; its JSON result."""
   challenger = plan['challenger']
   out_dir = Path(plan['report_dir'])
   out_dir.mkdir(parents=True, exist_ok=True)
   out = out_dir / f'{command}.json'
-  if not challenger['smoke_rows']:
-    raise ValueError(f'version {challenger["version"]} has no recorded smoke rows '
-                     f'(smoke_test.rows_uri): it was trained before the pipeline recorded '
-                     f'them; retrain it to roll it out')
+  smoke_rows = _local_smoke_rows(plan, out_dir, settings)
   from ct_platform.rollout.server import serving_env
 
   proc = subprocess.run(
       [settings.serving_python_path, '-m', 'ct_serving.checks', command, '--model-uri',
        challenger['model_uri'], '--version', str(challenger['version']), '--smoke-rows',
-       challenger['smoke_rows'], '--out', str(out), *extra],
-      env=serving_env(), capture_output=True, text=True, timeout=1800)
+       smoke_rows, '--out', str(out), *extra],
+      env=dict(serving_env(), **(env or {})), capture_output=True, text=True, timeout=1800)
   if proc.returncode:
     raise RuntimeError(f'ct_serving.checks {command} exited with {proc.returncode}:\n'
                        f'{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}')
@@ -106,16 +122,110 @@ def _serving_check(command: str, plan: dict, settings: Settings, *extra) -> dict
 
 
 def validate_infrastructure(plan: dict, settings: Settings) -> dict:
+  """Locally: the serving env's model server on a private port (ct_serving.checks). On
+  Vertex AI, ValidateInfrastructureOperator deploys to the validation endpoint first and
+  calls validate_on_endpoint."""
   return _serving_check('validate', plan, settings)
 
 
+def begin_validation_deploy(plan: dict, endpoint) -> tuple[str, str] | None:
+  """Vertex AI: starts deploying the challenger alone (100%) on the private validation
+  endpoint, in the serving container its registry version names. (operation, what) to
+  wait for; None when it is there at 100% already (a retried task)."""
+  challenger = plan['challenger']
+  state = endpoint.state()
+  if state is not None and state.traffic_split.get(
+      endpoint.deployed_id(challenger['version'])) == 100:
+    return None
+  operation = endpoint.begin_deploy(challenger['version'], challenger['model_uri'], 100)
+  return ((operation, f'deploy of challenger version {challenger["version"]} on the '
+                      f'validation endpoint') if operation else None)
+
+
+def validate_on_endpoint(plan: dict, endpoint, settings: Settings,
+                         deploy_error: str | None = None) -> dict:
+  """The challenger, deployed on the validation endpoint, answers the smoke rows the
+  pipeline recorded with the pipeline's predictions (within TOLERANCE). Never raises for a
+  bad model or container: the verdict says what went wrong (then it leaves the endpoint).
+  Versions an earlier rollout left there (at 0%) are undeployed."""
+  from google.api_core import exceptions
+
+  from ct_platform import storage
+  from ct_platform.contracts.endpoint import EndpointError
+
+  challenger = plan['challenger']
+  mid = endpoint.deployed_id(challenger['version'])
+  result = {'check': 'infrastructure_validation', 'passed': False,
+            'version': str(challenger['version']), 'endpoint': endpoint.resource,
+            'serving_image': settings.serving_image, 'rows': 0, 'max_abs_diff': None,
+            'ready_seconds': None, 'message': ''}
+  if deploy_error:
+    image = settings.serving_image or "the registry version's"
+    result['message'] = (f'the challenger did not deploy in the serving container '
+                         f'({image}): {deploy_error}')
+    return result
+  state = endpoint.state()
+  for other in [m.id for m in state.deployed_models if m.id != mid] if state else []:
+    endpoint.begin_undeploy(other)  # a leftover at 0%: not waited for
+  try:
+    rows = json.loads(storage.read_text(challenger['smoke_rows'], settings))
+    predictions, answered_by = endpoint.predict(rows['instances'])
+    got = [p[0] if isinstance(p, list) else p for p in predictions]
+    result['rows'] = len(got)
+    if answered_by != mid:
+      result['message'] = f'deployed model {answered_by} answered, not {mid}'
+    elif len(got) != len(rows['predictions']):
+      result['message'] = f'{len(got)} predictions for {len(rows["predictions"])} rows'
+    else:
+      diff = max(abs(a - b) for a, b in zip(got, rows['predictions']))
+      result['max_abs_diff'] = diff
+      if diff > SMOKE_TOLERANCE:
+        result['message'] = (f'served predictions differ from the pipeline\'s by up to '
+                             f'{diff:.6f} (tolerance {SMOKE_TOLERANCE})')
+      else:
+        result.update(passed=True, message=(
+            f'{endpoint.resource} (the serving container, deployed model {mid}) answered '
+            f'{len(got)} smoke rows as the pipeline did (max diff {diff:.2e})'))
+  except (exceptions.GoogleAPICallError, EndpointError, KeyError, ValueError) as e:
+    result['message'] = f'{type(e).__name__}: {e}'[:3000]
+  if not result['passed']:
+    result['released'] = release_validation(plan, endpoint)
+  return result
+
+
+def release_validation(plan: dict, endpoint) -> str | None:
+  """Starts undeploying the challenger from the validation endpoint (machines cost by the
+  hour); the operation's name, not waited for. None when it is not deployed there."""
+  from ct_platform.contracts.endpoint import EndpointError
+
+  try:
+    return endpoint.begin_undeploy(plan['challenger']['version'])
+  except EndpointError:
+    return None
+
+
 def load_test(plan: dict, settings: Settings) -> dict:
+  """Locust against the challenger alone: locally a private model server; on Vertex AI
+  the validation endpoint, which the challenger leaves afterwards."""
   policy = serving_policy(settings)
-  figures = _serving_check('loadtest', plan, settings, '--users', str(policy.load_test_users),
-                           '--seconds', str(policy.load_test_seconds))
+  extra, env, endpoint = [], None, None
+  if settings.endpoint == 'vertex':
+    from ct_platform.backends import endpoint_for
+
+    endpoint = endpoint_for(settings).validation()
+    extra = ['--url', endpoint.predict_url]
+    authorization = endpoint.authorization()
+    env = {'CT_LOADTEST_AUTHORIZATION': authorization} if authorization else None
+  try:
+    figures = _serving_check('loadtest', plan, settings, '--users',
+                             str(policy.load_test_users), '--seconds',
+                             str(policy.load_test_seconds), *extra, env=env)
+  finally:
+    released = release_validation(plan, endpoint) if endpoint is not None else None
   checks = judge_load_test(figures, policy)
   failed = [c['detail'] for c in checks if not c['passed']]
-  return {'passed': not failed, 'checks': checks, 'reasons': failed, 'figures': figures}
+  return {'passed': not failed, 'checks': checks, 'reasons': failed, 'figures': figures,
+          **({'released': released} if endpoint is not None else {})}
 
 
 def after_checks(validation: dict, load: dict) -> str:

@@ -28,7 +28,7 @@ def test_a_similar_challenger_passes():
   assert verdict['passed'], verdict['reasons']
   assert [c['name'] for c in verdict['checks']] == [
       'challenger_requests', 'error_rate_delta', 'p99_latency_ratio', 'score_psi',
-      'score_jsd', 'online_accuracy_drop']
+      'score_jsd', 'online_accuracy_drop', 'online_auc_drop']
 
 
 def test_a_constant_challenger_fails_on_the_score_distribution():
@@ -76,12 +76,17 @@ def test_online_accuracy_is_judged_only_with_enough_labels():
   assert champion['accuracy'] == 1.0 and champion['auc'] == 1.0 and champion['labelled'] == 300
   assert challenger['accuracy'] == 0.5 and challenger['auc'] == 0.5
   verdict = canary.compare(champion, challenger, policy)
-  (acc,) = [c for c in verdict['checks'] if c['name'] == 'online_accuracy_drop']
-  assert not acc['passed'] and acc['value'] == 0.5 and 'AUC 0.5000' in acc['detail']
+  checks = {c['name']: c for c in verdict['checks']}
+  assert not checks['online_accuracy_drop']['passed']
+  assert checks['online_accuracy_drop']['value'] == 0.5
+  assert not checks['online_auc_drop']['passed'] and checks['online_auc_drop']['value'] == 0.5
+  assert 'challenger 0.5000 (300 labelled) vs champion 1.0000' in \
+      checks['online_auc_drop']['detail']
   few = canary.compare(canary.model_figures(rows, 'v1', counts(50, 0)),
                        canary.model_figures(rows, 'v2', counts(25, 25)), policy)
-  (acc,) = [c for c in few['checks'] if c['name'] == 'online_accuracy_drop']
-  assert acc['passed'] and acc['value'] is None and 'not judged: 50' in acc['detail']
+  for name in ('online_accuracy_drop', 'online_auc_drop'):
+    (c,) = [c for c in few['checks'] if c['name'] == name]
+    assert c['passed'] and c['value'] is None and 'not judged: 50' in c['detail']
   assert canary.model_figures(rows, 'v1')['labelled'] == 0  # no label join: not judged
 
 
@@ -106,6 +111,47 @@ def test_labels_outrank_a_score_shift_only_when_the_challenger_is_as_accurate():
     failed = {c['name'] for c in verdict['checks'] if not c['passed']}
     assert {'score_psi', 'score_jsd'} <= failed, (switch, failed)
     assert not any('passed on labels' in c['detail'] for c in verdict['checks'])
+
+
+def test_a_constant_is_not_explained_by_labels_even_where_it_is_more_accurate():
+  # the majority class makes a constant more accurate than a weak champion (the rollout
+  # test's stand-ins: 0.767 vs 0.621), and its AUC drop (0.5 vs 0.567) is within the
+  # noise of 200 labels each, but it ranks nothing: only skill beyond noise lets labels
+  # outrank a shift
+  rows = traffic('v1', 300, seed=1) + traffic('v2', 300, score=lambda r: 0.5)
+  weak = [{'score': 0.8, 'positives': 20, 'negatives': 40},
+          {'score': 0.2, 'positives': 30, 'negatives': 110}]
+  constant = [{'score': 0.5, 'positives': 47, 'negatives': 153}]
+  champion = canary.model_figures(rows, 'v1', weak)
+  challenger = canary.model_figures(rows, 'v2', constant)
+  assert challenger['accuracy'] > champion['accuracy'] and challenger['auc'] == 0.5
+  verdict = canary.compare(champion, challenger, CanaryPolicy(min_requests=200))
+  checks = {c['name']: c for c in verdict['checks']}
+  failed = {name for name, c in checks.items() if not c['passed']}
+  assert failed == {'score_psi', 'score_jsd'}, verdict['reasons']
+  assert 'within sampling noise' in checks['online_auc_drop']['detail']
+  assert ("the labels do not outrank it: the challenger's online AUC 0.5000 is not above "
+          "chance (0.5") in checks['score_psi']['detail']
+  # a skilled challenger with as many labels is explained
+  skilled = [{'score': 0.9, 'positives': 40, 'negatives': 10},
+             {'score': 0.1, 'positives': 7, 'negatives': 143}]
+  assert canary.ranks_above_chance(canary.model_figures(rows, 'v2', skilled), 0.95)['passed']
+
+
+def test_a_label_drop_within_sampling_noise_passes_and_beyond_it_fails():
+  rows = traffic('v1', 300, seed=1) + traffic('v2', 300, seed=2)
+  policy = CanaryPolicy(min_requests=200, min_labelled=100)
+  # 0.90 vs 0.83 on 100 labels each: 0.07 over the 0.05 tolerance, 1.5 standard errors
+  small = canary.compare(canary.model_figures(rows, 'v1', counts(90, 10)),
+                         canary.model_figures(rows, 'v2', counts(83, 17)), policy)
+  acc = {c['name']: c for c in small['checks']}['online_accuracy_drop']
+  assert acc['passed'] and 'within sampling noise (1.5 standard errors; 1.96 needed' in \
+      acc['detail']
+  # the same rates on 1,000 labels each: beyond the noise
+  large = canary.compare(canary.model_figures(rows, 'v1', counts(900, 100)),
+                         canary.model_figures(rows, 'v2', counts(830, 170)), policy)
+  acc = {c['name']: c for c in large['checks']}['online_accuracy_drop']
+  assert not acc['passed'] and 'sampling noise' not in acc['detail']
 
 
 def test_traffic_over_time_counts_every_request_once():

@@ -24,6 +24,7 @@ def test_the_shipped_policy_has_a_serving_section():
     ({'canary': {'min_requets': 5}}, r'serving.canary.min_requets: unknown'),
     ({'canary': {'labels_outrank_score_shift': 'yes'}},
      r"serving.canary.labels_outrank_score_shift: 'yes' is not true or false"),
+    ({'canary': {'confidence': 1}}, r'serving.canary.confidence: 1.0 is not within \[0, 1\)'),
     ({'canary': {'max_score_psi': True}},
      r'serving.canary.max_score_psi: True is not a non-negative number'),
 ])

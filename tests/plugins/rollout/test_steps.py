@@ -182,7 +182,8 @@ def test_the_canary_joins_the_labels_that_arrived_and_they_outrank_a_score_shift
                        name='part-v2.parquet')
   verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
   failed = {c['name'] for c in verdict['checks'] if not c['passed']}
-  assert failed == {'score_psi', 'score_jsd', 'online_accuracy_drop'}, verdict['reasons']
+  assert failed == {'score_psi', 'score_jsd', 'online_accuracy_drop', 'online_auc_drop'}, \
+      verdict['reasons']
 
   # without the warehouse there is no label join: accuracy is not judged, and says why
   settings.warehouse_file.unlink()
