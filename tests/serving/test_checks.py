@@ -9,11 +9,12 @@ import sys
 from conftest import REPO
 
 
-def run_checks(*args, tmp_path) -> dict:
+def run_checks(*args, tmp_path, env=None) -> dict:
   out = tmp_path / f'{args[0]}.json'
   proc = subprocess.run([sys.executable, '-m', 'ct_serving.checks', *args, '--out', str(out)],
                         capture_output=True, text=True, timeout=600,
-                        env={'PYTHONPATH': str(REPO / 'serving'), 'PATH': '/usr/bin:/bin'})
+                        env={'PYTHONPATH': str(REPO / 'serving'), 'PATH': '/usr/bin:/bin',
+                             **(env or {})})
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   return json.loads(out.read_text())
 
@@ -70,3 +71,41 @@ def test_a_real_model_validates_against_the_rows_its_pipeline_recorded(real_run_
   result = run_checks('validate', *args, tmp_path=tmp_path)
   assert result['passed'] is True, result
   assert result['rows'] == smoke['examples'] == 20
+
+
+def test_the_load_test_can_load_a_url_with_the_given_authorization(stand_in_models, tmp_path):
+  """--url: a Vertex AI validation endpoint's :predict (here a recording server that
+  answers as one), with CT_LOADTEST_AUTHORIZATION as the header; no private server."""
+  import threading
+  from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+  seen = []
+
+  class Endpoint(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_POST(self):
+      body = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+      seen.append((self.path, self.headers.get('Authorization'), len(body['instances'])))
+      answer = json.dumps({'predictions': [[0.5]], 'deployedModelId': '7'}).encode()
+      self.send_response(200)
+      self.send_header('Content-Type', 'application/json')
+      self.send_header('Content-Length', str(len(answer)))
+      self.end_headers()
+      self.wfile.write(answer)
+
+    def log_message(self, *args):
+      pass
+
+  server = ThreadingHTTPServer(('127.0.0.1', 0), Endpoint)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  path = '/v1/projects/p/locations/us-central1/endpoints/m-validation:predict'
+  try:
+    result = run_checks('loadtest', *model_args(stand_in_models['a']), '--users', '2',
+                        '--seconds', '1', '--url', f'http://127.0.0.1:{server.server_port}{path}',
+                        tmp_path=tmp_path, env={'CT_LOADTEST_AUTHORIZATION': 'Bearer t0ken'})
+  finally:
+    server.shutdown()
+  assert result['target'].endswith(path) and result['ready_seconds'] is None
+  assert result['requests'] == len(seen) > 5 and result['failures'] == 0
+  assert set(seen) == {(path, 'Bearer t0ken', 1)}
