@@ -99,10 +99,13 @@ def rollout_report_html(pulled: dict) -> str:
   validation = pulled.get('validate_infrastructure')
   if validation:
     cls = 'pass' if validation['passed'] else 'fail'
+    image = validation.get('serving_image') or "the registry version's"
+    where = (f'on {validation["endpoint"]}, serving container {image}'
+             if validation.get('endpoint') else
+             f'server ready in {_fmt(validation.get("ready_seconds"))} s')
     out.append(f'<h3>1. Infrastructure validation <span class="{cls}">'
                f'{"pass" if validation["passed"] else "FAIL"}</span></h3>'
-               f'<p>{html.escape(validation["message"])} (server ready in '
-               f'{_fmt(validation.get("ready_seconds"))} s)</p>')
+               f'<p>{html.escape(validation["message"])} ({html.escape(where)})</p>')
   load = pulled.get('load_test')
   if load:
     f = load['figures']

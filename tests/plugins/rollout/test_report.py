@@ -50,3 +50,16 @@ def test_a_rolled_back_report_leads_with_the_stage_and_reasons():
 
 def test_a_rollout_stopped_by_a_failed_task_says_so():
   assert 'NOT FINISHED' in rollout_report_html({'plan_rollout': PLAN})
+
+
+def test_a_report_of_a_rollout_on_vertex_names_the_validation_endpoint_and_container():
+  html = rollout_report_html(_pulled(validate_infrastructure={
+      'passed': False, 'ready_seconds': None,
+      'endpoint': 'projects/p/locations/r/endpoints/m-validation',
+      'serving_image': 'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:x',
+      'message': 'the challenger did not deploy in the serving container'}))
+  assert ('(on projects/p/locations/r/endpoints/m-validation, serving container '
+          'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:x)') in html
+  assert 'server ready in' not in html
+  local = rollout_report_html(_pulled())
+  assert '(server ready in 2.1 s)' in local
