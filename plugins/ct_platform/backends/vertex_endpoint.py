@@ -75,9 +75,12 @@ class VertexEndpoint:
                log_table=settings.prediction_log_table)
 
   def validation(self) -> VertexEndpoint:
-    """The private validation Endpoint beside this one (same machines, no logging)."""
+    """The private validation Endpoint beside this one (same machines, no logging). Its id
+    follows Vertex AI's rule for ids that start with a letter (at most 63 of [a-z0-9-]); a
+    numeric endpoint id (at most 9 digits, and no suffix allowed) gives way to the model's."""
+    base = self.endpoint_id if not self.endpoint_id[:1].isdigit() else self.model_id
     kwargs = dict(self.config()['kwargs'], purpose='validation',
-                  endpoint_id=f'{self.endpoint_id}-validation')
+                  endpoint_id=f'{base[:52].rstrip("-")}-validation')
     return VertexEndpoint(**kwargs)
 
   @property

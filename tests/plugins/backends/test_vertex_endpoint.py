@@ -108,3 +108,26 @@ def test_bad_splits_are_refused_before_any_call(fake, endpoint):
   assert not [c for c in fake.log[calls:] if c[0] != 'GET']
   with pytest.raises(EndpointError, match='traffic_percent: 150 is not 0-100'):
     endpoint.deploy(2, 'unused', 150)
+
+
+def test_the_validation_endpoint_is_a_private_one_beside_the_serving_one(fake, endpoint):
+  validation = endpoint.validation()
+  assert validation.resource == ENDPOINT + '-validation' and validation.purpose == 'validation'
+  assert validation.config()['kwargs']['purpose'] == 'validation'  # what a trigger rebuilds
+  # Vertex AI's endpoint ids: a numeric one takes no suffix; at most 63 characters
+  numeric = VertexEndpoint('p1', 'us-central1', 'chicago-taxi-tipper', endpoint_id='123456')
+  assert numeric.validation().endpoint_id == 'chicago-taxi-tipper-validation'
+  long = VertexEndpoint('p1', 'us-central1', 'm', endpoint_id='e' * 70).validation()
+  assert len(long.endpoint_id) == 63 and long.endpoint_id.endswith('-validation')
+  with pytest.raises(ValueError, match="purpose: 'canary' is not serving or validation"):
+    VertexEndpoint('p1', 'us-central1', 'm', purpose='canary')
+  # the last deployed model may leave with its traffic (the split ends empty); only then
+  validation.deploy(2, 'gs://m/2', 100)
+  assert validation.state().traffic_split == {'2': 100}
+  (create,) = fake.calls('POST', r'/endpoints$')
+  assert 'predictRequestResponseLoggingConfig' not in create[3]
+  validation.deploy(3, 'gs://m/3', 100)  # 2 goes to 0%
+  with pytest.raises(EndpointError, match='3 takes 100% of the traffic'):
+    validation.undeploy(3)
+  validation.undeploy(2)
+  assert validation.undeploy(3).deployed_models == ()
