@@ -177,3 +177,24 @@ def test_the_prediction_log_must_be_read_where_the_endpoint_writes_it(served):
                        'prediction_log_table': 'bq://not a table'}, use_variable=False)
   with pytest.raises(ValueError, match=r"prediction_log_table: 'bq://not a table' is not"):
     window.prediction_log_for(bad)
+
+
+def test_the_canarys_label_join_gives_the_same_counts_on_bigquery_and_locally(served,
+                                                                              vertex_log):
+  """model_labelled_counts (the canary's per-model join, no feature columns)."""
+  from ct_platform.config import load_settings
+  from ct_platform.monitoring import steps, window
+
+  local, settings, rows, _ = served
+  gcp = load_settings({'profile': 'gcp', 'endpoint': 'vertex', 'project': 'ct-test-project',
+                       'bucket': 'gs://b',
+                       'prediction_log_table': f'bq://{VERTEX_LOG}'}, use_variable=False)
+  since, until = UNTIL - dt.timedelta(hours=2), UNTIL
+  on_bigquery = window.model_labelled_counts(window.prediction_log_for(gcp), '1',
+                                             steps.EXAMPLE_KEY, since, until)
+  here = window.model_labelled_counts(window.prediction_log_for(settings), 'v1',
+                                      steps.EXAMPLE_KEY, since, until)
+  assert sorted(map(str, on_bigquery)) == sorted(map(str, here))
+  labelled = [label for _, label in rows if label is not None]
+  assert sum(r['positives'] + r['negatives'] for r in here) == len(labelled)
+  assert sum(r['positives'] for r in here) == sum(labelled)
