@@ -190,3 +190,85 @@ def test_the_canary_joins_the_labels_that_arrived_and_they_outrank_a_score_shift
   verdict = steps.compare_canary({'min_requests': 100}, deployment, settings)
   (acc,) = [c for c in verdict['checks'] if c['name'] == 'online_accuracy_drop']
   assert acc['value'] is None and 'the label join failed' in acc['detail'], acc
+
+
+@pytest.fixture
+def validation_endpoint(tmp_path, monkeypatch):
+  """The Vertex fake with versions 1 and 2 registered, the challenger's recorded smoke rows,
+  and a stand-in serving container for deployed model 2 answering `answer` (the
+  real-model case runs under airflow dags test: tests/dags/test_vertex_backend.py)."""
+  import json
+  import threading
+  from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+  from fakes.vertex import FakeVertex
+
+  from ct_platform.backends.vertex_endpoint import VertexEndpoint
+  from ct_platform.backends.vertex_registry import VertexModelRegistry
+
+  monkeypatch.setenv('AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT', json.dumps(
+      {'conn_type': 'google_cloud_platform', 'extra': {'is_anonymous': True, 'project': 'p1'}}))
+  vertex = FakeVertex()
+  registry = VertexModelRegistry('p1', 'us-central1', 'chicago-taxi-tipper',
+                                 api_endpoint=vertex.endpoint, serving_image='img:1')
+  for i in (1, 2):
+    (tmp_path / f'c{i}' / 'Format-Serving').mkdir(parents=True)
+    registry.register(str(tmp_path / f'c{i}'), {'run_id': f'r{i}', 'smoke_test': {
+        'passed': True, 'message': 'ok'}})
+  rows = tmp_path / 'smoke_rows.json'
+  rows.write_text(json.dumps({'instances': [{'fare': 1.0}, {'fare': 2.0}],
+                              'predictions': [0.25, 0.75]}))
+  answer = {'predictions': [[0.25], [0.75]]}
+
+  class Container(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_POST(self):
+      self.rfile.read(int(self.headers['Content-Length']))
+      body = json.dumps(answer).encode()
+      self.send_response(200)
+      self.send_header('Content-Type', 'application/json')
+      self.send_header('Content-Length', str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    def log_message(self, *args):
+      pass
+
+  container = ThreadingHTTPServer(('127.0.0.1', 0), Container)
+  threading.Thread(target=container.serve_forever, daemon=True).start()
+  vertex.serving_backends['2'] = f'http://127.0.0.1:{container.server_port}/predict'
+  settings = load_settings({'profile': 'gcp', 'endpoint': 'vertex', 'project': 'p1',
+                            'bucket': 'gs://b', 'serving_image': 'img:1',
+                            'vertex_api_endpoint': vertex.endpoint,
+                            'local_dir': str(tmp_path)}, use_variable=False)
+  endpoint = VertexEndpoint('p1', 'us-central1', 'chicago-taxi-tipper',
+                            api_endpoint=vertex.endpoint).validation()
+  plan = {'challenger': {'version': 2, 'model_uri': 'gs://m/2', 'smoke_rows': str(rows)}}
+  yield vertex, endpoint, plan, settings, answer
+  container.shutdown()
+  vertex.close()
+
+
+def test_on_vertex_a_container_that_answers_otherwise_fails_the_validation_and_leaves(
+    validation_endpoint):
+  vertex, endpoint, plan, settings, answer = validation_endpoint
+  operation, what = steps.begin_validation_deploy(plan, endpoint)
+  endpoint.wait_operation(operation, what)
+  assert steps.begin_validation_deploy(plan, endpoint) is None  # there already: no 2nd deploy
+  result = steps.validate_on_endpoint(plan, endpoint, settings)
+  assert result['passed'], result
+  assert result['max_abs_diff'] < 1e-9 and result['rows'] == 2
+  answer['predictions'] = [[0.25], [0.5]]  # the container answers another model's scores
+  result = steps.validate_on_endpoint(plan, endpoint, settings)
+  assert not result['passed'] and result['max_abs_diff'] == 0.25
+  assert "served predictions differ from the pipeline's by up to 0.250000" in result['message']
+  endpoint.wait_operation(result['released'], 'the release')
+  assert endpoint.state().deployed_models == ()  # it left the validation endpoint
+  # a deploy that failed in the container: the verdict, with Vertex AI's words; no predict
+  before = len(vertex.calls('POST', r':predict$'))
+  result = steps.validate_on_endpoint(plan, endpoint, settings,
+                                      deploy_error='the container exited')
+  assert not result['passed'] and result['message'] == (
+      'the challenger did not deploy in the serving container (img:1): the container exited')
+  assert len(vertex.calls('POST', r':predict$')) == before
