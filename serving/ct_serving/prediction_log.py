@@ -86,13 +86,14 @@ class PredictionLog:
     self._seq += 1
     name = f'part-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}-{os.getpid()}-{self._seq:06d}'
     tmp, final = self.folder / f'.{name}.tmp', self.folder / f'{name}.parquet'
+    # one list per column, unnested side by side: executemany's statement per row took
+    # 0.35-0.7 s of CPU (with the GIL) per 700 rows, this 19 ms (make bench-serving)
+    columns = [[row.get(c) for row in rows] for c in COLUMNS]
+    select = ', '.join(f'CAST(UNNEST(${i + 1}::{t}[]) AS {t}) AS {c}'
+                       for i, (c, t) in enumerate(COLUMNS.items()))
     con = duckdb.connect()
     try:
-      con.execute('CREATE TABLE log (' + ', '.join(f'{c} {t}' for c, t in COLUMNS.items())
-                  + ')')
-      con.executemany(f'INSERT INTO log VALUES ({", ".join("?" * len(COLUMNS))})',
-                      [[row.get(c) for c in COLUMNS] for row in rows])
-      con.execute(f"COPY log TO '{tmp}' (FORMAT parquet)")
+      con.execute(f"COPY (SELECT {select}) TO '{tmp}' (FORMAT parquet)", columns)
     finally:
       con.close()
     os.replace(tmp, final)
