@@ -98,35 +98,50 @@ def main(argv=None) -> int:
   def in_process(state, i):
     loaded.signature(examples=tf.constant(examples[i % len(examples)]))
 
-  server = Server(endpoint_file, work / 'log')
-
-  def over_http(state, i):
-    conn = state.get('conn') or http.client.HTTPConnection('127.0.0.1', server.port)
-    state['conn'] = conn
-    conn.request('POST', '/v1/models/chicago-taxi-tipper:predict', bodies[i % len(bodies)],
-                  {'Content-Type': 'application/json'})
-    response = conn.getresponse()
-    response.read()
-    if response.status != 200:
-      raise RuntimeError(f'HTTP {response.status}')
+  def over_http(server):
+    def call(state, i):
+      conn = state.get('conn') or http.client.HTTPConnection('127.0.0.1', server.port)
+      state['conn'] = conn
+      conn.request('POST', '/v1/models/chicago-taxi-tipper:predict', bodies[i % len(bodies)],
+                   {'Content-Type': 'application/json'})
+      response = conn.getresponse()
+      response.read()
+      if response.status != 200:
+        raise RuntimeError(f'HTTP {response.status}')
+    return call
 
   results = {}
+  # the server as it runs (every request logged) and the same with the log off (what the
+  # prediction log costs a request), both up at once and run in turn, ABBA, each figure
+  # the mean of its two runs (so neither side gets the quieter minute)
+  servers = {'server': Server(endpoint_file, work / 'log-on'),
+             'log off': Server(endpoint_file, work / 'log-off', '--log-sample-rate', '0')}
   try:
     for clients in CONCURRENCY:
       run_level(in_process, 1, 20)  # warm (first calls trace)
       results[('in-process', clients)] = run_level(in_process, clients, args.requests)
-      run_level(over_http, 1, 20)
-      results[('server', clients)] = run_level(over_http, clients, args.requests)
+      runs = {name: [] for name in servers}
+      for name in ('server', 'log off', 'log off', 'server'):
+        run_level(over_http(servers[name]), 1, 20)
+        runs[name].append(run_level(over_http(servers[name]), clients, args.requests))
+      for name, pair in runs.items():
+        results[(name, clients)] = {k: statistics.mean(r[k] for r in pair) for k in pair[0]}
   finally:
-    server.stop()
+    for server in servers.values():
+      server.stop()
   print('\n| clients | server QPS | server p50 ms | server p99 ms | in-process QPS | '
-        'in-process p50 ms | in-process p99 ms |\n|---|---|---|---|---|---|---|')
+        'in-process p50 ms | in-process p99 ms | log off: QPS | p50 ms | p99 ms |\n'
+        '|---|---|---|---|---|---|---|---|---|---|')
   for clients in CONCURRENCY:
-    s, i = results[('server', clients)], results[('in-process', clients)]
+    s, i, o = (results[(k, clients)] for k in ('server', 'in-process', 'log off'))
     print(f'| {clients} | {s["qps"]:.0f} | {s["p50"]:.2f} | {s["p99"]:.2f} | {i["qps"]:.0f} | '
-          f'{i["p50"]:.2f} | {i["p99"]:.2f} |')
+          f'{i["p50"]:.2f} | {i["p99"]:.2f} | {o["qps"]:.0f} | {o["p50"]:.2f} | '
+          f'{o["p99"]:.2f} |')
   ratio = results[('server', 1)]['p50'] / results[('in-process', 1)]['p50']
   print(f'\nserving_overhead_vs_inprocess_p50={ratio:.2f}')
+  print('prediction_log_cost_p50=' + ' '.join(
+      f'{c}:{results[("server", c)]["p50"] / results[("log off", c)]["p50"]:.2f}'
+      for c in CONCURRENCY) + ' (logged p50 / unlogged p50, per client count)')
   return 0
 
 

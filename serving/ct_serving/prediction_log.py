@@ -91,7 +91,8 @@ class PredictionLog:
     columns = [[row.get(c) for row in rows] for c in COLUMNS]
     select = ', '.join(f'CAST(UNNEST(${i + 1}::{t}[]) AS {t}) AS {c}'
                        for i, (c, t) in enumerate(COLUMNS.items()))
-    con = duckdb.connect()
+    # one thread: the server's requests need the cores more than a small file does
+    con = duckdb.connect(config={'threads': 1})
     try:
       con.execute(f"COPY (SELECT {select}) TO '{tmp}' (FORMAT parquet)", columns)
     finally:

@@ -24,8 +24,24 @@ def test_every_row_is_written_in_batches_and_close_drains_the_queue(tmp_path):
   described = {r[0]: r[1] for r in con.execute(
       f'DESCRIBE SELECT * FROM {read_sql(tmp_path / "log")}').fetchall()}
   assert list(described) == list(COLUMNS)
-  assert described['request_payload'] == 'VARCHAR[]'
+  assert described == {**COLUMNS, 'logging_time': 'TIMESTAMP WITH TIME ZONE'}
   assert not list((tmp_path / 'log').glob('.*'))  # no temporary file left
+
+
+def test_a_batch_keeps_its_rows_order_and_nulls(tmp_path):
+  log = PredictionLog(tmp_path / 'log', flush_rows=1000, flush_seconds=60)
+  log.add(endpoint='e', deployed_model_id='v2', request_id=2**62, status_code=200,
+          request_payload=['{"a": 1}', '{"a": 2}'], response_payload=['[0.1]', '[0.9]'],
+          latency_ms=2.5, model_version_id='2', error=None)
+  log.add(endpoint='e', deployed_model_id=None, request_id=7, status_code=400,
+          request_payload=None, response_payload=None, latency_ms=None, error='bad: fare')
+  log.close()
+  rows = duckdb.connect().execute(
+      f'SELECT deployed_model_id, request_id, request_payload, response_payload, latency_ms, '
+      f'status_code, error, model_version_id FROM {read_sql(tmp_path / "log")}').fetchall()
+  assert rows == [('v2', 2**62, ['{"a": 1}', '{"a": 2}'], ['[0.1]', '[0.9]'], 2.5, 200, None,
+                   '2'),
+                  (None, 7, None, None, None, 400, 'bad: fare', None)]
 
 
 def test_a_sample_rate_keeps_about_that_share(tmp_path):
