@@ -36,7 +36,6 @@ import urllib.request
 from pathlib import Path
 
 MODEL_NAME = 'chicago-taxi-tipper'
-TOLERANCE = 1e-4  # float32 through JSON and back
 
 
 def _free_port() -> int:
@@ -127,19 +126,16 @@ def validate(model_uri: str, version: str, smoke_rows: str) -> dict:
     if status != 200:
       result['message'] = f'the server answered {status}: {body}'
       return result
-    got = [p[0] if isinstance(p, list) else p for p in body['predictions']]
-    result['rows'] = len(got)
-    if len(got) != len(rows['predictions']):
-      result['message'] = f'{len(got)} predictions for {len(rows["predictions"])} rows'
-      return result
-    diff = max(abs(a - b) for a, b in zip(got, rows['predictions']))
-    result['max_abs_diff'] = diff
-    if diff > TOLERANCE:
-      result['message'] = (f'served predictions differ from the pipeline\'s by up to {diff:.6f} '
-                           f'(tolerance {TOLERANCE})')
+    from ct_serving.endpoint import compare_smoke_predictions
+
+    compared = compare_smoke_predictions(body['predictions'], rows['predictions'])
+    result.update(rows=compared['rows'], max_abs_diff=compared['max_abs_diff'])
+    if compared['problem']:
+      result['message'] = compared['problem']
       return result
     result.update(passed=True, message=f'the serving stack (TensorFlow {tf.__version__}) '
-                  f'answered {len(got)} smoke rows as the pipeline did (max diff {diff:.2e})')
+                  f'answered {compared["rows"]} smoke rows as the pipeline did (max diff '
+                  f'{compared["max_abs_diff"]:.2e})')
   except Exception as e:  # recorded: the DAG turns it into the rollout's verdict
     result['message'] = f'{type(e).__name__}: {e}'[:3000]
   return result

@@ -29,6 +29,7 @@ EndpointError = _contract.EndpointError
 DeployedModel = _contract.DeployedModel
 EndpointState = _contract.EndpointState
 parse, read, write = _contract.parse, _contract.read, _contract.write
+compare_smoke_predictions = _contract.compare_smoke_predictions
 
 
 class Router:

@@ -95,3 +95,25 @@ def write(path, state: EndpointState) -> None:
   with os.fdopen(fd, 'w') as f:
     json.dump(state.as_dict(), f, indent=2, sort_keys=True)
   os.replace(tmp, path)
+
+
+# The infrastructure validation's comparison, the same for the local serving stack
+# (ct_serving.checks) and a Vertex AI validation endpoint (ct_platform.rollout.steps).
+SMOKE_TOLERANCE = 1e-4  # float32 through JSON and back
+
+
+def compare_smoke_predictions(predictions: list, recorded: list) -> dict:
+  """Served predictions (TF Serving's shape: [score] or score each) against the ones the
+  pipeline recorded for the same rows: {'rows', 'max_abs_diff', 'problem'}, problem None
+  when they agree within SMOKE_TOLERANCE."""
+  got = [p[0] if isinstance(p, list) else p for p in predictions]
+  out = {'rows': len(got), 'max_abs_diff': None, 'problem': None}
+  if len(got) != len(recorded):
+    out['problem'] = f'{len(got)} predictions for {len(recorded)} rows'
+    return out
+  diff = max((abs(a - b) for a, b in zip(got, recorded)), default=0.0)
+  out['max_abs_diff'] = diff
+  if diff > SMOKE_TOLERANCE:
+    out['problem'] = (f'served predictions differ from the pipeline\'s by up to {diff:.6f} '
+                      f'(tolerance {SMOKE_TOLERANCE})')
+  return out

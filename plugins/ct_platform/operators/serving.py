@@ -16,9 +16,8 @@ OPERATION_KEY = 'ct_endpoint_operation'  # the deploy an earlier try started (a 
 DEPLOY_TIMEOUT_SECONDS = 3600  # a first Vertex AI deploy provisions machines
 
 
-class _ServingChangeOperator(BaseOperator):
-  stage = ''
-  alias = ''  # the version's alias once the step is done
+class _RolloutStepOperator(BaseOperator):
+  """A model_rollout step on the rollout's plan (plan_rollout's XCom)."""
 
   def __init__(self, *, plan, settings_overrides: dict | None = None, **kwargs):
     super().__init__(**kwargs)
@@ -32,6 +31,11 @@ class _ServingChangeOperator(BaseOperator):
     self._settings = load_settings(self.settings_overrides)
     return self._settings
 
+
+class _ServingChangeOperator(_RolloutStepOperator):
+  stage = ''
+  alias = ''  # the version's alias once the step is done
+
   def get_openlineage_facets_on_complete(self, task_instance):
     """OpenLineage: the challenger's registry version -> the endpoint serving it."""
     from ct_platform import lineage
@@ -42,16 +46,13 @@ class _ServingChangeOperator(BaseOperator):
                               self.stage, self._settings)
 
 
-class _EndpointOperationsOperator(BaseOperator):
+class _EndpointOperationsOperator(_RolloutStepOperator):
   """Starts endpoint operations one after another (`_next`) and waits for each deferrably,
   then finishes (`_finish`). On Vertex AI a deploy is a long-running operation (machines
   are provisioned, often 10-20 minutes): the task defers to EndpointOperationTrigger for
   each one and frees its worker slot meanwhile. The operation is recorded in the task's
   task_state_store before deferring, so a retry waits for it instead of starting a
   second one. Locally a deploy is a file write: `_next` starts nothing."""
-
-  def _load_settings(self):
-    raise NotImplementedError
 
   def _endpoint(self, settings):
     from ct_platform.backends import endpoint_for
@@ -126,8 +127,6 @@ class DeployCanaryOperator(_EndpointOperationsOperator, _ServingChangeOperator):
   stage = 'canary'
   alias = 'challenger'
 
-  _load_settings = _ServingChangeOperator._load_settings
-
   def _next(self, endpoint, settings):
     from ct_platform.rollout import steps
     return steps.next_canary_deploy(self.plan, endpoint)
@@ -154,15 +153,6 @@ class ValidateInfrastructureOperator(_EndpointOperationsOperator):
   is rejected before any traffic."""
   template_fields = ('plan',)
   ui_color = '#fef7e0'
-
-  def __init__(self, *, plan, settings_overrides: dict | None = None, **kwargs):
-    super().__init__(**kwargs)
-    self.plan = plan
-    self.settings_overrides = settings_overrides or {}
-
-  def _load_settings(self):
-    from ct_platform.config import load_settings
-    return load_settings(self.settings_overrides)
 
   def _endpoint(self, settings):
     endpoint = super()._endpoint(settings)

@@ -28,8 +28,6 @@ from ct_platform.config import Settings
 from ct_platform.rollout.policy import judge_load_test
 from ct_platform.rollout.policy import serving_policy as _serving_policy
 
-SMOKE_TOLERANCE = 1e-4  # as ct_serving.checks: float32 through JSON and back
-
 
 def serving_policy(settings: Settings):
   from ct_platform.contracts import POLICY_PATH
@@ -145,13 +143,13 @@ def begin_validation_deploy(plan: dict, endpoint) -> tuple[str, str] | None:
 def validate_on_endpoint(plan: dict, endpoint, settings: Settings,
                          deploy_error: str | None = None) -> dict:
   """The challenger, deployed on the validation endpoint, answers the smoke rows the
-  pipeline recorded with the pipeline's predictions (within TOLERANCE). Never raises for a
+  pipeline recorded with the pipeline's predictions (within SMOKE_TOLERANCE). Never raises for a
   bad model or container: the verdict says what went wrong (then it leaves the endpoint).
   Versions an earlier rollout left there (at 0%) are undeployed."""
   from google.api_core import exceptions
 
   from ct_platform import storage
-  from ct_platform.contracts.endpoint import EndpointError
+  from ct_platform.contracts.endpoint import EndpointError, compare_smoke_predictions
 
   challenger = plan['challenger']
   mid = endpoint.deployed_id(challenger['version'])
@@ -170,22 +168,17 @@ def validate_on_endpoint(plan: dict, endpoint, settings: Settings,
   try:
     rows = json.loads(storage.read_text(challenger['smoke_rows'], settings))
     predictions, answered_by = endpoint.predict(rows['instances'])
-    got = [p[0] if isinstance(p, list) else p for p in predictions]
-    result['rows'] = len(got)
+    compared = compare_smoke_predictions(predictions, rows['predictions'])
+    result.update(rows=compared['rows'], max_abs_diff=compared['max_abs_diff'])
     if answered_by != mid:
       result['message'] = f'deployed model {answered_by} answered, not {mid}'
-    elif len(got) != len(rows['predictions']):
-      result['message'] = f'{len(got)} predictions for {len(rows["predictions"])} rows'
+    elif compared['problem']:
+      result['message'] = compared['problem']
     else:
-      diff = max(abs(a - b) for a, b in zip(got, rows['predictions']))
-      result['max_abs_diff'] = diff
-      if diff > SMOKE_TOLERANCE:
-        result['message'] = (f'served predictions differ from the pipeline\'s by up to '
-                             f'{diff:.6f} (tolerance {SMOKE_TOLERANCE})')
-      else:
-        result.update(passed=True, message=(
-            f'{endpoint.resource} (the serving container, deployed model {mid}) answered '
-            f'{len(got)} smoke rows as the pipeline did (max diff {diff:.2e})'))
+      result.update(passed=True, message=(
+          f'{endpoint.resource} (the serving container, deployed model {mid}) answered '
+          f'{compared["rows"]} smoke rows as the pipeline did (max diff '
+          f'{compared["max_abs_diff"]:.2e})'))
   except (exceptions.GoogleAPICallError, EndpointError, KeyError, ValueError) as e:
     result['message'] = f'{type(e).__name__}: {e}'[:3000]
   if not result['passed']:
@@ -327,7 +320,7 @@ def compare_canary(plan: dict, deployment: dict, settings: Settings) -> dict:
   verdict = canary.compare(champion, challenger, policy)
   if labels_error:
     for c in verdict['checks']:
-      if c['name'] == 'online_accuracy_drop':
+      if c['name'] in ('online_accuracy_drop', 'online_auc_drop'):
         c['detail'] += f' (the label join failed: {labels_error})'
   rejected = sum(1 for r in rows if r['deployed_model_id'] is None)
   return dict(verdict, champion=champion, challenger=challenger, rejected_requests=rejected,

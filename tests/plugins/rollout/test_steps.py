@@ -198,9 +198,8 @@ def validation_endpoint(tmp_path, monkeypatch):
   and a stand-in serving container for deployed model 2 answering `answer` (the
   real-model case runs under airflow dags test: tests/dags/test_vertex_backend.py)."""
   import json
-  import threading
-  from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+  from fakes.http import RecordingJsonServer
   from fakes.vertex import FakeVertex
 
   from ct_platform.backends.vertex_endpoint import VertexEndpoint
@@ -220,24 +219,12 @@ def validation_endpoint(tmp_path, monkeypatch):
                               'predictions': [0.25, 0.75]}))
   answer = {'predictions': [[0.25], [0.75]]}
 
-  class Container(BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
+  class Container(RecordingJsonServer):
+    def route(self, method, path, query, body):
+      return 200, answer
 
-    def do_POST(self):
-      self.rfile.read(int(self.headers['Content-Length']))
-      body = json.dumps(answer).encode()
-      self.send_response(200)
-      self.send_header('Content-Type', 'application/json')
-      self.send_header('Content-Length', str(len(body)))
-      self.end_headers()
-      self.wfile.write(body)
-
-    def log_message(self, *args):
-      pass
-
-  container = ThreadingHTTPServer(('127.0.0.1', 0), Container)
-  threading.Thread(target=container.serve_forever, daemon=True).start()
-  vertex.serving_backends['2'] = f'http://127.0.0.1:{container.server_port}/predict'
+  container = Container()
+  vertex.serving_backends['2'] = f'{container.endpoint}/predict'
   settings = load_settings({'profile': 'gcp', 'endpoint': 'vertex', 'project': 'p1',
                             'bucket': 'gs://b', 'serving_image': 'img:1',
                             'vertex_api_endpoint': vertex.endpoint,
@@ -246,7 +233,7 @@ def validation_endpoint(tmp_path, monkeypatch):
                             api_endpoint=vertex.endpoint).validation()
   plan = {'challenger': {'version': 2, 'model_uri': 'gs://m/2', 'smoke_rows': str(rows)}}
   yield vertex, endpoint, plan, settings, answer
-  container.shutdown()
+  container.close()
   vertex.close()
 
 
