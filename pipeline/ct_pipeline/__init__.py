@@ -5,6 +5,7 @@ the pipeline definition in pipeline.py, our custom components under components/,
 and one runner per orchestrator under runners/.
 """
 
+import sys
 
 # Libraries written for graph mode that TF 2.16's AutoGraph rules do not exempt.
 GRAPH_MODE_LIBRARIES = ('tf_keras', 'tensorflow_transform')
@@ -30,3 +31,19 @@ def _do_not_autograph_graph_mode_libraries():
 
 
 _do_not_autograph_graph_mode_libraries()
+
+
+def _leave_iri_format_unchecked():
+  """Keep jsonschema from importing rfc3987_syntax in this env.
+
+  jsonschema imports rfc3987_syntax when it is installed (jsonschema[format-nongpl], which
+  this env's lock brings in) to check the "iri" string format; that module builds an
+  Earley parser for RFC 3987 at import: 1.7 s of every pipeline process, spent in the run
+  summary's contract check. None of our schemas uses the format and no validator here
+  checks formats; jsonschema then leaves "iri" unchecked, as in the orchestration env,
+  which does not install the module.
+  """
+  sys.modules.setdefault('rfc3987_syntax', None)
+
+
+_leave_iri_format_unchecked()
