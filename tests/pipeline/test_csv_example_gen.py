@@ -186,3 +186,11 @@ def _in_csv_order(records, csv_path) -> bool:
   stamps = [str(tf.train.Example.FromString(r).features.feature['trip_start_timestamp']
                 .int64_list.value[0]) for r in records]
   return all(any(stamp == value for value in column) for stamp in stamps)
+
+
+def test_only_the_in_memory_runner_writes_without_the_reshuffle():
+  one = csv_example_gen._in_one_process  # noqa: SLF001
+  assert one([]) and one(['--direct_running_mode=in_memory'])
+  # several workers: TFX's Reshuffle spreads the write and gives each split several files
+  assert not one(['--direct_running_mode=multi_processing', '--direct_num_workers=2'])
+  assert not one(['--runner=DataflowRunner', '--project=p'])
