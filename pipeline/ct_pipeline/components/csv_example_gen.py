@@ -244,8 +244,8 @@ class _EncodeFile(beam.DoFn):
   def process(self, path: str) -> Iterable[bytes]:
     for index, batch in enumerate(_batches(path, self._header)):
       examples = encode_batch(batch, self._types, self._encoder)
-      # the shuffle TFX's WriteSplit did over the whole split, here within the batch
-      # (Executor.Do); seeded, so a rerun writes the same files
+      # in one process this is the only shuffle (Executor.Do drops WriteSplit's); with
+      # several workers WriteSplit's follows it. Seeded: a rerun writes the same files
       random.Random(zlib.crc32(f'{path}#{index}'.encode())).shuffle(examples)
       yield from examples
 
@@ -318,9 +318,10 @@ class Executor(BaseExampleGenExecutor):
     return _ArrowCsvToExample
 
   def Do(self, input_dict, output_dict, exec_properties):
-    """TFX's Do; off Dataflow each split is written without the whole-split reshuffle
-    (module docstring). TFX's Do names WriteSplit through its module, so it is swapped
-    there for this executor's run only (LocalDagRunner runs one component at a time)."""
+    """TFX's Do; in one process (`_in_one_process`) each split is written without the
+    whole-split reshuffle (module docstring). TFX's Do names WriteSplit through its
+    module, so it is swapped there for this executor's run only (LocalDagRunner runs one
+    component at a time)."""
     parquet = (exec_properties.get('output_data_format')
                == example_gen_pb2.PayloadFormat.FORMAT_PARQUET)
     if not _in_one_process(self._beam_pipeline_args) or parquet:
